@@ -1,0 +1,5 @@
+"""`python -m resource_pool` is the same as the `pool` command."""
+
+from resource_pool.cli import main
+
+main()

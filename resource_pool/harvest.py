@@ -1,0 +1,325 @@
+"""Run harvests: one source at a time, page by page, recorded as runs.
+
+A run takes the source's lock, resumes from the source's checkpoint, stores
+each page with the next checkpoint in one transaction, and records counts
+and the outcome in harvest_run. A full delivery that completes marks the
+records it did not see as deleted, unless it is suspiciously small.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sqlalchemy import Engine, delete, func, select, update
+from sqlmodel import Session, col
+
+from harvesters.errors import ConfigError, PoolError, SourceError
+from harvesters.records import Harvester, Page
+from resource_pool import locks
+from resource_pool.catalogue import Catalogue
+from resource_pool.config import PoolConfig, SourceConfig
+from resource_pool.db import session_scope
+from resource_pool.models import HarvestRun, RejectedRecord, Source, SourceRecord, utcnow
+from resource_pool.partners import partner_ids, sync_partners
+from resource_pool.store import PageContext, PageCounts, mark_deleted, store_page
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunSummary:
+    """The outcome of one run, as `pool harvest` reports it."""
+
+    source: str
+    run_id: int = 0
+    status: str = "running"
+    pages: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    rejected: int = 0
+    cleaned: int = 0
+    retried: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class HarvestOptions:
+    """What the user asked for beyond the source's configuration."""
+
+    full: bool = False
+    force: bool = False
+    from_date: str | None = None
+    until_date: str | None = None
+
+
+ProgressCallback = Callable[[RunSummary, Page], None]
+
+
+def harvest_source(
+    engine: Engine,
+    config: PoolConfig,
+    source_config: SourceConfig,
+    options: HarvestOptions | None = None,
+    progress: ProgressCallback | None = None,
+) -> RunSummary:
+    """Harvest one source; failures are recorded in the run, not raised."""
+    options = options or HarvestOptions()
+    summary = RunSummary(source=source_config.name)
+    started = time.monotonic()
+    source_id, run_id = _start_run(engine, config, source_config, options)
+    summary.run_id = run_id
+
+    owner = locks.owner_name(run_id)
+    holder = locks.acquire(engine, source_id, owner)
+    if holder:
+        message = f"source {source_config.name} is being harvested by {holder}; try again later"
+        return _finish(engine, summary, started, "refused", message)
+    try:
+        _run(engine, config, source_config, options, summary, progress)
+        status, error = "ok", None
+    except PoolError as failure:
+        status, error = "failed", str(failure)
+    except KeyboardInterrupt:
+        _finish(engine, summary, started, "interrupted", "stopped by the user")
+        raise
+    finally:
+        locks.release(engine, source_id, owner)
+    return _finish(engine, summary, started, status, error)
+
+
+def _start_run(
+    engine: Engine, config: PoolConfig, source_config: SourceConfig, options: HarvestOptions
+) -> tuple[int, int]:
+    with session_scope(engine) as session:
+        sources = sync_partners(session, config)
+        source = sources[source_config.name]
+        run = HarvestRun(source_id=source.id or 0, full=options.full)
+        session.add(run)
+        session.flush()
+        assert source.id is not None and run.id is not None
+        return source.id, run.id
+
+
+def _run(
+    engine: Engine,
+    config: PoolConfig,
+    source_config: SourceConfig,
+    options: HarvestOptions,
+    summary: RunSummary,
+    progress: ProgressCallback | None,
+) -> None:
+    context, checkpoint = _resume(engine, config, source_config, summary.run_id, options)
+    harvester = build_harvester(config, source_config, options)
+    catalogue = Catalogue(config)
+    context.key_function = catalogue.keys
+    log.info(
+        "source=%s run=%s starting%s",
+        source_config.name,
+        summary.run_id,
+        " (resuming)" if checkpoint else "",
+    )
+    for page in harvester.pages(checkpoint):
+        with session_scope(engine) as session:
+            counts = store_page(session, page, context)
+            catalogue.records_changed(session, counts.changed_ids)
+            if page.complete and page.full:
+                counts.deleted += _sweep(session, config, source_config, context, options)
+            _save_progress(session, context, page, summary, counts)
+        _log_page(source_config.name, summary, page, counts)
+        if progress:
+            progress(summary, page)
+
+
+def _resume(
+    engine: Engine,
+    config: PoolConfig,
+    source_config: SourceConfig,
+    run_id: int,
+    options: HarvestOptions,
+) -> tuple[PageContext, dict[str, Any] | None]:
+    """The page context, and the checkpoint to resume from (None: start afresh)."""
+    with session_scope(engine) as session:
+        source = session.execute(
+            select(Source).where(col(Source.name) == source_config.name)
+        ).scalar_one()
+        checkpoint = json.loads(source.checkpoint or "{}") or None
+        if options.full and checkpoint and "next_from" in checkpoint:
+            checkpoint = None
+        if source.delivery_run_id is None or checkpoint is None:
+            # A new delivery: what this run sees is the source's content, and
+            # a file source's rejects are those of this delivery alone.
+            source.delivery_run_id = run_id
+            if source_config.kind != "oai":
+                session.execute(delete(RejectedRecord).where(RejectedRecord.source_id == source.id))  # type: ignore[arg-type]
+        session.add(source)
+        ids = partner_ids(session)
+        context = PageContext(
+            source_id=source.id or 0,
+            run_id=run_id,
+            marker=source.delivery_run_id,
+            partner_id=ids[source_config.partner],
+            partner_ids=ids,
+        )
+    return context, checkpoint
+
+
+def _sweep(
+    session: Session,
+    config: PoolConfig,
+    source_config: SourceConfig,
+    context: PageContext,
+    options: HarvestOptions,
+) -> int:
+    """Mark records the completed full delivery did not contain as deleted."""
+    table = SourceRecord.__table__  # type: ignore[attr-defined]
+    live = table.c.source_id == context.source_id, table.c.deleted.is_(False)
+    seen = session.execute(
+        select(func.count()).where(*live, table.c.seen_run == context.marker)
+    ).scalar_one()
+    missing = [
+        row.id
+        for row in session.execute(
+            select(table.c.id).where(*live, table.c.seen_run != context.marker)
+        )
+    ]
+    _check_shrink(session, config, source_config, context, seen, len(missing), options)
+    if missing:
+        mark_deleted(session, missing, utcnow())
+        Catalogue(config).records_changed(session, set(missing))
+    log.info(
+        "source=%s delivery complete: %s records, %s gone", source_config.name, seen, len(missing)
+    )
+    return len(missing)
+
+
+def _check_shrink(
+    session: Session,
+    config: PoolConfig,
+    source_config: SourceConfig,
+    context: PageContext,
+    seen: int,
+    missing: int,
+    options: HarvestOptions,
+) -> None:
+    # RecordManager's lesson: a server that answers with nothing, or with a
+    # fraction of what it had, is far more often broken than emptied.
+    if options.force or missing == 0:
+        return
+    before = seen + missing
+    if seen == 0:
+        raise SourceError(
+            f"source {source_config.name}: the delivery held no records but {before} are stored; "
+            "nothing was marked deleted. If the partner really emptied its catalogue, "
+            "run again with --force"
+        )
+    if seen < before * config.shrink_guard:
+        raise SourceError(
+            f"source {source_config.name}: the delivery held {seen} records, far fewer than the "
+            f"{before} stored (less than {config.shrink_guard:.0%}); nothing was marked deleted. "
+            "Check the partner's export, or run again with --force"
+        )
+
+
+def _save_progress(
+    session: Session, context: PageContext, page: Page, summary: RunSummary, counts: PageCounts
+) -> None:
+    summary.pages += 1
+    summary.added += counts.added
+    summary.updated += counts.updated
+    summary.unchanged += counts.unchanged
+    summary.deleted += counts.deleted
+    summary.rejected += counts.rejected
+    summary.cleaned += page.cleaned
+    summary.retried += page.retried
+
+    values: dict[str, Any] = {"checkpoint": json.dumps(page.checkpoint), "lock_heartbeat": utcnow()}
+    if page.complete:
+        values.update(delivery_run_id=None, last_success=utcnow())
+        if page.full:
+            values["last_delivery_count"] = summary.added + summary.updated + summary.unchanged
+    session.execute(update(Source).where(Source.id == context.source_id).values(values))  # type: ignore[arg-type]
+    session.execute(
+        update(HarvestRun)
+        .where(HarvestRun.id == context.run_id)  # type: ignore[arg-type]
+        .values(_counts(summary))
+    )
+
+
+def _counts(summary: RunSummary) -> dict[str, Any]:
+    names = ("pages", "added", "updated", "unchanged", "deleted", "rejected", "cleaned", "retried")
+    return {name: getattr(summary, name) for name in names}
+
+
+def _log_page(source: str, summary: RunSummary, page: Page, counts: PageCounts) -> None:
+    log.info(
+        "source=%s page=%s %s: +%s ~%s =%s -%s rejected=%s",
+        source,
+        summary.pages,
+        page.label or "",
+        counts.added,
+        counts.updated,
+        counts.unchanged,
+        counts.deleted,
+        counts.rejected,
+    )
+
+
+def _finish(
+    engine: Engine, summary: RunSummary, started: float, status: str, error: str | None
+) -> RunSummary:
+    summary.status = status
+    summary.error = error
+    summary.seconds = round(time.monotonic() - started, 3)
+    with session_scope(engine) as session:
+        session.execute(
+            update(HarvestRun)
+            .where(HarvestRun.id == summary.run_id)  # type: ignore[arg-type]
+            .values(status=status, error=error, finished=utcnow(), **_counts(summary))
+        )
+    if error:
+        log.error("source=%s run=%s %s: %s", summary.source, summary.run_id, status, error)
+    else:
+        log.info(
+            "source=%s run=%s ok: %s added, %s updated, %s unchanged, %s deleted, "
+            "%s rejected in %.1fs",
+            summary.source,
+            summary.run_id,
+            summary.added,
+            summary.updated,
+            summary.unchanged,
+            summary.deleted,
+            summary.rejected,
+            summary.seconds,
+        )
+    return summary
+
+
+def build_harvester(config: PoolConfig, source: SourceConfig, options: HarvestOptions) -> Harvester:
+    """The harvester for a source's kind, set up from its configuration."""
+    if source.kind == "marc":
+        from harvesters.marc import MarcFileHarvester
+
+        return MarcFileHarvester(
+            source=source.name,
+            partner=source.partner,
+            path=source.path,
+            url=source.url,
+            base_folder=config.folder,
+            holdings_tag=source.holdings,
+            page_size=config.page_size,
+            timeout=source.timeout,
+        )
+    raise ConfigError(
+        f"partners.toml: source {source.name}: kind {source.kind!r} is not supported yet"
+    )
