@@ -156,3 +156,11 @@ def test_init_writes_a_starter_that_loads(tmp_path: Path) -> None:
     assert [p["code"] for p in listing] == ["LIB"]
     again = pool("init", str(folder))
     assert again.returncode == 2 and "refusing to overwrite" in again.stderr
+
+
+def test_demo_flag_rules_are_the_shipped_defaults() -> None:
+    """The demo's flags.toml is the rule file `pool init` writes, so the two never drift apart."""
+    from resource_pool.cli import STARTER
+    from tests.runpool import ROOT
+
+    assert (ROOT / "config" / "flags.toml").read_bytes() == (STARTER / "flags.toml").read_bytes()
