@@ -65,7 +65,8 @@ class SourceConfig:
     partner: str
     path: str | None = None
     url: str | None = None
-    holdings: str = "852"
+    holdings: str | None = None
+    """852, 952 or 990; None: 852 for files, the profile's own for OAI-PMH."""
     schedule: str | None = None
     profile: str = "generic"
     metadata_prefix: str | None = None
@@ -247,7 +248,7 @@ def _source(entry: Any, partner: str, index: int) -> SourceConfig:
         partner=partner,
         path=path,
         url=url,
-        holdings=_choice(entry, "holdings", HOLDINGS_TAGS, where, default="852"),
+        holdings=_choice(entry, "holdings", HOLDINGS_TAGS, where) if "holdings" in entry else None,
         schedule=_schedule(entry, where),
         profile=_choice(entry, "profile", OAI_PROFILES, where, default="generic"),
         metadata_prefix=_optional_string(entry, "metadata_prefix", where),

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import stat
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -122,7 +124,7 @@ def _run(
     context, checkpoint = _resume(engine, config, source_config, summary.run_id, options)
     harvester = build_harvester(config, source_config, options)
     catalogue = Catalogue(config)
-    context.key_function = catalogue.keys
+    context.profile_function = catalogue.profile
     log.info(
         "source=%s run=%s starting%s",
         source_config.name,
@@ -134,7 +136,7 @@ def _run(
             counts = store_page(session, page, context)
             catalogue.records_changed(session, counts.changed_ids)
             if page.complete and page.full:
-                counts.deleted += _sweep(session, config, source_config, context, options)
+                counts.deleted += _sweep(session, catalogue, source_config, context, options)
             _save_progress(session, context, page, summary, counts)
         _log_page(source_config.name, summary, page, counts)
         if progress:
@@ -176,7 +178,7 @@ def _resume(
 
 def _sweep(
     session: Session,
-    config: PoolConfig,
+    catalogue: Catalogue,
     source_config: SourceConfig,
     context: PageContext,
     options: HarvestOptions,
@@ -193,10 +195,10 @@ def _sweep(
             select(table.c.id).where(*live, table.c.seen_run != context.marker)
         )
     ]
-    _check_shrink(session, config, source_config, context, seen, len(missing), options)
+    _check_shrink(catalogue.config, source_config, seen, len(missing), options)
     if missing:
         mark_deleted(session, missing, utcnow())
-        Catalogue(config).records_changed(session, set(missing))
+        catalogue.records_changed(session, set(missing))
     log.info(
         "source=%s delivery complete: %s records, %s gone", source_config.name, seen, len(missing)
     )
@@ -204,10 +206,8 @@ def _sweep(
 
 
 def _check_shrink(
-    session: Session,
     config: PoolConfig,
     source_config: SourceConfig,
-    context: PageContext,
     seen: int,
     missing: int,
     options: HarvestOptions,
@@ -307,19 +307,93 @@ def _finish(
 
 def build_harvester(config: PoolConfig, source: SourceConfig, options: HarvestOptions) -> Harvester:
     """The harvester for a source's kind, set up from its configuration."""
-    if source.kind == "marc":
-        from harvesters.marc import MarcFileHarvester
+    if source.kind == "oai":
+        from harvesters.oai import OaiHarvester
 
-        return MarcFileHarvester(
+        assert source.url is not None
+        auth, headers = credentials(config, source)
+        return OaiHarvester(
+            source.name,
+            source.partner,
+            source.url,
+            metadata_prefix=source.metadata_prefix,
+            sets=source.sets,
+            profile=source.profile,
+            holdings_tag=source.holdings,
+            full=options.full,
+            from_=options.from_date,
+            until=options.until_date,
+            timeout=source.timeout,
+            retries=source.retries,
+            auth=auth,
+            headers=headers,
+        )
+    if source.kind == "courses":
+        from harvesters.courses import CourseHarvester
+
+        return CourseHarvester(
             source=source.name,
             partner=source.partner,
             path=source.path,
             url=source.url,
             base_folder=config.folder,
-            holdings_tag=source.holdings,
-            page_size=config.page_size,
             timeout=source.timeout,
         )
-    raise ConfigError(
-        f"partners.toml: source {source.name}: kind {source.kind!r} is not supported yet"
+    from harvesters.marc import MarcFileHarvester
+
+    return MarcFileHarvester(
+        source=source.name,
+        partner=source.partner,
+        path=source.path,
+        url=source.url,
+        base_folder=config.folder,
+        holdings_tag=source.holdings or "852",
+        page_size=config.page_size,
+        timeout=source.timeout,
     )
+
+
+def credentials(
+    config: PoolConfig, source: SourceConfig
+) -> tuple[tuple[str, str] | None, dict[str, str]]:
+    """HTTP basic auth and headers for a source, from the environment or a private file.
+
+    Secrets never sit in partners.toml: it names an environment variable or a
+    file readable by its owner only, and no message ever repeats the value.
+    """
+    basic: str | None = None
+    if source.auth_env:
+        basic = os.environ.get(source.auth_env)
+        if not basic:
+            raise ConfigError(
+                f"partners.toml: source {source.name}: auth_env names ${source.auth_env}, "
+                "which is not set; export it as user:password"
+            )
+    if source.credentials_file:
+        basic = _private_file(config, source)
+    headers: dict[str, str] = {}
+    if source.token_env:
+        token = os.environ.get(source.token_env)
+        if not token:
+            raise ConfigError(
+                f"partners.toml: source {source.name}: token_env names ${source.token_env}, "
+                "which is not set"
+            )
+        headers["Authorization"] = f"Bearer {token}"
+    if basic is None:
+        return None, headers
+    user, _, password = basic.strip().partition(":")
+    return (user, password), headers
+
+
+def _private_file(config: PoolConfig, source: SourceConfig) -> str:
+    assert source.credentials_file is not None
+    path = config.folder / source.credentials_file
+    where = f"partners.toml: source {source.name}: credentials_file {str(path)!r}"
+    try:
+        mode = path.stat().st_mode
+    except OSError as error:
+        raise ConfigError(f"{where}: cannot read it ({error.strerror})") from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigError(f"{where}: others can read it; run chmod 600 on it")
+    return path.read_text().strip()

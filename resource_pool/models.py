@@ -59,6 +59,8 @@ class SourceRecord(SQLModel, table=True):
     original: bytes = Field(default=b"", sa_column=Column(LargeBinary, nullable=False))
     marc: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     """The decoded record as MARC-in-JSON; empty for a deleted record."""
+    profile: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    """The match profile (keys and guards) as JSON, so matching never re-parses MARC."""
     title: str = ""
     datestamp: str | None = None
     deleted: bool = Field(default=False, index=True)

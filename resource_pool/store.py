@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import pymarc
 from sqlalchemy import delete, insert, select, update
 from sqlmodel import Session
 
 from harvesters.records import HarvestedRecord, HoldingData, Page
+from resource_pool.catalogue import profile_to_json
+from resource_pool.matching import MatchProfile
 from resource_pool.models import Holding, MatchKey, RejectedRecord, SourceRecord, utcnow
 
 log = logging.getLogger(__name__)
@@ -49,8 +52,8 @@ class PageContext:
     """The delivery this page belongs to; a resumed run keeps its first run's id."""
     partner_id: int
     partner_ids: dict[str, int]
-    key_function: Any = None
-    """record -> iterable of (kind, value); None stores no match keys."""
+    profile_function: Callable[[pymarc.Record], MatchProfile] | None = None
+    """record -> match profile; None stores no profiles and no match keys."""
 
 
 def store_page(session: Session, page: Page, context: PageContext) -> PageCounts:
@@ -61,15 +64,16 @@ def store_page(session: Session, page: Page, context: PageContext) -> PageCounts
     latest, existing = _separate_duplicates(session, latest, existing, context)
 
     fresh, changed, unchanged, gone = _classify(latest.values(), existing)
+    profiles = _profiles(fresh + changed, context)
     now = utcnow()
-    new_ids = _insert_records(session, fresh, context, now)
-    _update_records(session, changed, existing, context, now)
+    new_ids = _insert_records(session, fresh, profiles, context, now)
+    _update_records(session, changed, existing, profiles, context, now)
     _mark_seen(session, [existing[r.local_id]["id"] for r in unchanged], context.marker, now)
     deleted_ids = _delete_records(session, gone, existing, context, now)
 
     stored = {**new_ids, **{r.local_id: existing[r.local_id]["id"] for r in changed}}
     _replace_holdings(session, fresh + changed, stored, context)
-    _replace_keys(session, fresh + changed, stored, deleted_ids, context)
+    _replace_keys(session, fresh + changed, stored, profiles)
     _store_rejections(session, page, context, stored)
 
     counts.added, counts.updated = len(fresh), len(changed)
@@ -167,9 +171,18 @@ def _classify(
     return fresh, changed, unchanged, gone
 
 
-def _record_values(record: HarvestedRecord, context: PageContext, now: Any) -> dict[str, Any]:
+def _profiles(records: list[HarvestedRecord], context: PageContext) -> dict[str, MatchProfile]:
+    if context.profile_function is None:
+        return {}
+    return {r.local_id: context.profile_function(r.marc) for r in records if r.marc is not None}
+
+
+def _record_values(
+    record: HarvestedRecord, profile: MatchProfile | None, context: PageContext, now: Any
+) -> dict[str, Any]:
     marc = record.marc
     return {
+        "profile": profile_to_json(profile) if profile else "",
         "source_id": context.source_id,
         "local_id": record.local_id,
         "content_hash": record.content_hash,
@@ -188,12 +201,19 @@ def _record_values(record: HarvestedRecord, context: PageContext, now: Any) -> d
 
 
 def _insert_records(
-    session: Session, records: list[HarvestedRecord], context: PageContext, now: Any
+    session: Session,
+    records: list[HarvestedRecord],
+    profiles: dict[str, MatchProfile],
+    context: PageContext,
+    now: Any,
 ) -> dict[str, int]:
     if not records:
         return {}
     table = SourceRecord.__table__  # type: ignore[attr-defined]
-    rows = [{**_record_values(r, context, now), "first_seen": now} for r in records]
+    rows = [
+        {**_record_values(r, profiles.get(r.local_id), context, now), "first_seen": now}
+        for r in records
+    ]
     result = session.execute(insert(table).returning(table.c.id, table.c.local_id), rows)
     return {row.local_id: row.id for row in result}
 
@@ -202,12 +222,13 @@ def _update_records(
     session: Session,
     records: list[HarvestedRecord],
     existing: dict[str, dict[str, Any]],
+    profiles: dict[str, MatchProfile],
     context: PageContext,
     now: Any,
 ) -> None:
     table = SourceRecord.__table__  # type: ignore[attr-defined]
     for record in records:
-        values = _record_values(record, context, now)
+        values = _record_values(record, profiles.get(record.local_id), context, now)
         session.execute(
             update(table).where(table.c.id == existing[record.local_id]["id"]).values(values)
         )
@@ -281,19 +302,16 @@ def _replace_keys(
     session: Session,
     records: list[HarvestedRecord],
     stored: dict[str, int],
-    deleted_ids: list[int],
-    context: PageContext,
+    profiles: dict[str, MatchProfile],
 ) -> None:
-    if context.key_function is None:
-        return
     ids = [stored[r.local_id] for r in records]
     for chunk in _chunks(ids):
         session.execute(delete(MatchKey).where(MatchKey.source_record_id.in_(chunk)))  # type: ignore[attr-defined]
     rows = [
         {"source_record_id": stored[r.local_id], "kind": kind, "value": value[:255]}
         for r in records
-        if r.marc is not None
-        for kind, value in context.key_function(r.marc)
+        if r.local_id in profiles
+        for kind, value in profiles[r.local_id].keys
     ]
     if rows:
         session.execute(insert(MatchKey.__table__), rows)  # type: ignore[attr-defined]

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-03 17:09:04.641458
+Create Date: 2026-12-03 17:23:35.537360
 """
 
 from collections.abc import Sequence
@@ -145,6 +145,7 @@ def upgrade() -> None:
         sa.Column("format", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("original", sa.LargeBinary(), nullable=False),
         sa.Column("marc", sa.Text(), nullable=False),
+        sa.Column("profile", sa.Text(), nullable=False),
         sa.Column("title", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("datestamp", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("deleted", sa.Boolean(), nullable=False),
