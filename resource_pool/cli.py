@@ -377,12 +377,12 @@ def db_upgrade() -> None:
     Example: pool --db postgresql+psycopg://pool@dbhost/pool db upgrade
     """
     engine = db.create_pool_engine(state.config.database_url(state.db_option))
-    before = db.current_revision(engine)
+    before = db.current_revisions(engine)
     db.upgrade(engine)
-    after = db.current_revision(engine)
-    emit({"before": before, "after": after})
+    after = db.current_revisions(engine)
+    emit({"before": list(before), "after": list(after)})
     if not state.json:
-        out.print(f"schema {before or 'empty'} -> {after}")
+        out.print(f"schema {', '.join(before) or 'empty'} -> {', '.join(after)}")
 
 
 @db_app.command("current")
@@ -392,10 +392,14 @@ def db_current() -> None:
     Example: pool db current
     """
     engine = db.create_pool_engine(state.config.database_url(state.db_option))
-    data = {"current": db.current_revision(engine), "head": db.head_revision()}
-    emit(data)
+    current, latest = db.current_revisions(engine), db.head_revisions()
+    emit({"current": list(current), "latest": list(latest)})
     if not state.json:
-        out.print(f"current {data['current'] or 'empty'}, latest {data['head']}")
+        out.print(f"current {', '.join(current) or 'empty'}, latest {', '.join(latest)}")
+
+
+# Command groups kept in modules of their own register here, one import each.
+# They import `state` and `emit` from this module, so they come after them.
 
 
 def main() -> None:

@@ -83,17 +83,19 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
-def current_revision(engine: Engine) -> str | None:
+def current_revisions(engine: Engine) -> tuple[str, ...]:
+    """The revisions the database is at (several when migrations branch)."""
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        return tuple(sorted(MigrationContext.configure(connection).get_current_heads()))
 
 
-def head_revision() -> str | None:
-    return ScriptDirectory(str(MIGRATIONS)).get_current_head()
+def head_revisions() -> tuple[str, ...]:
+    """The latest revisions the code ships."""
+    return tuple(sorted(ScriptDirectory(str(MIGRATIONS)).get_heads()))
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Apply the migrations up to `revision` (the latest by default)."""
+def upgrade(engine: Engine, revision: str = "heads") -> None:
+    """Apply the migrations up to `revision` (all the latest by default)."""
     command.upgrade(alembic_config(engine), revision)
 
 
@@ -101,7 +103,7 @@ def open_pool(url: str) -> Engine:
     """Open the database at `url` and bring its schema to the latest revision."""
     engine = create_pool_engine(url)
     try:
-        if current_revision(engine) != head_revision():
+        if current_revisions(engine) != head_revisions():
             log.info("upgrading database schema at %s", engine.url.render_as_string())
             upgrade(engine)
     except OperationalError as error:

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import stat
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -31,6 +32,10 @@ from resource_pool.partners import partner_ids, sync_partners
 from resource_pool.store import PageContext, PageCounts, mark_deleted, store_page
 
 log = logging.getLogger(__name__)
+
+
+class Interrupted(PoolError):
+    """The run was asked to stop; its last stored page and checkpoint stand."""
 
 
 @dataclass
@@ -67,6 +72,9 @@ class HarvestOptions:
 
 ProgressCallback = Callable[[RunSummary, Page], None]
 
+stop_requested = threading.Event()
+"""Set by a signal handler (the scheduler's SIGTERM): runs stop after the page in flight."""
+
 
 def harvest_source(
     engine: Engine,
@@ -90,6 +98,8 @@ def harvest_source(
     try:
         _run(engine, config, source_config, options, summary, progress)
         status, error = "ok", None
+    except Interrupted as stop:
+        status, error = "interrupted", str(stop)
     except PoolError as failure:
         status, error = "failed", str(failure)
     except KeyboardInterrupt:
@@ -141,6 +151,8 @@ def _run(
         _log_page(source_config.name, summary, page, counts)
         if progress:
             progress(summary, page)
+        if stop_requested.is_set() and not page.complete:
+            raise Interrupted(f"source {source_config.name}: stopped after page {summary.pages}")
 
 
 def _resume(
