@@ -15,7 +15,8 @@ import stat
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, delete, func, select, update
@@ -87,6 +88,7 @@ def harvest_source(
     options = options or HarvestOptions()
     summary = RunSummary(source=source_config.name)
     started = time.monotonic()
+    options = _periodic_full(engine, source_config, options)
     source_id, run_id = _start_run(engine, config, source_config, options)
     summary.run_id = run_id
 
@@ -108,6 +110,34 @@ def harvest_source(
     finally:
         locks.release(engine, source_id, owner)
     return _finish(engine, summary, started, status, error)
+
+
+FULL_HARVEST_PROFILES = {"slims": 7, "inlislite": 7, "dspace": 7}
+"""Days between full harvests for systems whose datestamps or deletions cannot be trusted:
+SLiMS stamps records with their creation date, INLISLite sends none and reports no
+deletions, DSpace's deletions are transient (RESEARCH.md, partner systems)."""
+
+
+def _periodic_full(engine: Engine, source: SourceConfig, options: HarvestOptions) -> HarvestOptions:
+    """Turn an incremental OAI-PMH run into a full one when the source is due for it."""
+    days = source.full_every_days or FULL_HARVEST_PROFILES.get(source.profile)
+    if source.kind != "oai" or options.full or options.from_date or not days:
+        return options
+    with session_scope(engine, read_only=True) as session:
+        last_full = session.execute(
+            select(func.max(col(HarvestRun.finished)))
+            .join(Source, col(Source.id) == col(HarvestRun.source_id))
+            .where(col(Source.name) == source.name, col(HarvestRun.status) == "ok")
+            .where(col(HarvestRun.full).is_(True))
+        ).scalar_one_or_none()
+    if last_full is not None and utcnow() - _aware(last_full) < timedelta(days=days):
+        return options
+    log.info("source=%s due for its full harvest (every %s days)", source.name, days)
+    return replace(options, full=True)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _start_run(
@@ -261,10 +291,14 @@ def _save_progress(
         if page.full:
             values["last_delivery_count"] = summary.added + summary.updated + summary.unchanged
     session.execute(update(Source).where(Source.id == context.source_id).values(values))  # type: ignore[arg-type]
+    run_values = _counts(summary)
+    if page.full:
+        # A run that delivered the whole source counts as a full harvest.
+        run_values["full"] = True
     session.execute(
         update(HarvestRun)
         .where(HarvestRun.id == context.run_id)  # type: ignore[arg-type]
-        .values(_counts(summary))
+        .values(run_values)
     )
 
 
