@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 
 from harvesters.errors import ConfigError, PoolError, SourceError, StepRefused
 from harvesters.records import Page
-from resource_pool import db, logs, reports
+from resource_pool import catalog_view, db, flagging, logs, reports, search
 from resource_pool.config import PoolConfig, config_folder, load_config
 from resource_pool.harvest import HarvestOptions, RunSummary, harvest_source
 from resource_pool.partners import sync_partners
@@ -47,9 +47,13 @@ partners_app = typer.Typer(
 catalog_app = typer.Typer(
     no_args_is_help=True, help="The union catalogue.\n\nExample: pool catalog stats"
 )
+flags_app = typer.Typer(
+    no_args_is_help=True, help="Rare and online-course flags.\n\nExample: pool flags recompute"
+)
 db_app = typer.Typer(no_args_is_help=True, help="The database schema.\n\nExample: pool db upgrade")
 app.add_typer(partners_app, name="partners")
 app.add_typer(catalog_app, name="catalog")
+app.add_typer(flags_app, name="flags")
 app.add_typer(db_app, name="db")
 
 err = Console(stderr=True)
@@ -89,7 +93,7 @@ def main_options(
     config: Annotated[
         str | None,
         typer.Option(
-            "--config", help="Configuration folder [default: $POOL_CONFIG, then ./config]."
+            "--config", help="Configuration folder (default: $POOL_CONFIG, then ./config)."
         ),
     ] = None,
     database: Annotated[
@@ -97,7 +101,7 @@ def main_options(
         typer.Option(
             "--db",
             help="Database URL, e.g. postgresql+psycopg://pool@host/pool "
-            "[default: $POOL_DATABASE_URL, then the SQLite file in pool.toml].",
+            "(default: $POOL_DATABASE_URL, then the SQLite file in pool.toml).",
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
@@ -365,6 +369,66 @@ def catalog_stats() -> None:
     for flag, count in stats["flags"].items():
         table.add_row(f"flag {flag}", f"{count:,}")
     emit(stats, table)
+
+
+@catalog_app.command("show")
+def catalog_show(
+    ident: Annotated[
+        str, typer.Argument(help="Union id, or a member's local id such as TBL:1234.")
+    ],
+) -> None:
+    """Show one cluster: each member and why it is there, the holdings, the flags and why.
+
+    Example: pool catalog show 42      Example: pool catalog show TBL:b0123
+    """
+    cluster = catalog_view.show_cluster(state.engine, ident)
+    if state.json:
+        emit(cluster)
+        return
+    status = " [red](deleted: no members left)[/]" if cluster["deleted"] else ""
+    out.print(
+        f"[bold]{cluster['id']}[/] {cluster['title']} ({cluster['year'] or 'no year'}){status}"
+    )
+    emit(None, _table("Members", cluster["members"], ["partner", "local_id", "source", "why"]))
+    columns = ["partner", "location", "call_number", "barcode", "lendable", "record"]
+    emit(None, _table("Holdings", cluster["holdings"], columns))
+    if cluster["flags"]:
+        emit(None, _table("Flags", cluster["flags"], ["flag", "rule", "evidence"]))
+
+
+@catalog_app.command("search")
+def catalog_search(
+    words: Annotated[str, typer.Argument(help="Words of the title, author, subject or an ISBN.")],
+    flag: Annotated[
+        str | None, typer.Option("--flag", help="Only clusters with this flag.")
+    ] = None,
+    held_by: Annotated[
+        str | None, typer.Option("--held-by", help="Only clusters this partner holds.")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", help="At most this many.")] = 50,
+) -> None:
+    """Find clusters by title, author, subject, publisher or ISBN.
+
+    Example: pool catalog search "hikayat" --flag rare --held-by TBL
+    """
+    rows = search.search(state.engine, words, flag=flag, held_by=held_by, limit=limit)
+    for row in rows:
+        if not state.json:
+            row["held_by"], row["flags"] = ", ".join(row["held_by"]), ", ".join(row["flags"])
+    emit(rows, _table(f"Search: {words}", rows, ["id", "title", "year", "held_by", "flags"]))
+
+
+@flags_app.command("recompute")
+def flags_recompute() -> None:
+    """Apply the rules of flags.toml to every cluster, without harvesting again.
+
+    Reports per flag how many clusters hold it, and how many gained or lost it.
+
+    Example: pool flags recompute
+    """
+    report = flagging.recompute_flags(state.engine, state.config)
+    rows = [{"flag": name, **counts} for name, counts in report.items()]
+    emit(report, _table("Flags", rows, ["flag", "clusters", "gained", "lost"]))
 
 
 # pool db
