@@ -246,7 +246,7 @@ def record_from_marcxml(element: etree._Element) -> pymarc.Record:
     """Build a pymarc Record from a MARCXML <record>, namespaced or not."""
     record = pymarc.Record()
     for child in element:
-        name = etree.QName(child).localname if isinstance(child.tag, str) else ""
+        name = _local_name(child)
         if name == "leader":
             record.leader = pymarc.Leader(_leader_text(child.text or ""))
         elif name == "controlfield":
@@ -256,6 +256,17 @@ def record_from_marcxml(element: etree._Element) -> pymarc.Record:
     if not record.fields:
         raise RecordError("record has no fields")
     return record
+
+
+def _local_name(element: etree._Element) -> str:
+    """The element's name without namespace or prefix; "" for comments and the like.
+
+    Not etree.QName: in recover mode libxml2 keeps names such as "arc:subfield"
+    (an undeclared prefix), which QName refuses with a ValueError.
+    """
+    if not isinstance(element.tag, str):
+        return ""
+    return element.tag.rsplit("}", 1)[-1].rsplit(":", 1)[-1]
 
 
 def _leader_text(text: str) -> str:
@@ -278,7 +289,7 @@ def _datafield(element: etree._Element) -> pymarc.Field:
     subfields = [
         pymarc.Subfield(code=(sub.get("code") or "?")[:1], value=sub.text or "")
         for sub in element
-        if isinstance(sub.tag, str) and etree.QName(sub).localname == "subfield"
+        if _local_name(sub) == "subfield"
     ]
     return pymarc.Field(
         tag=_tag(element), indicators=pymarc.Indicators(*indicators), subfields=subfields
