@@ -272,6 +272,12 @@ def _check_location(kind: str, path: str | None, url: str | None, where: str) ->
         raise ConfigError(f"{where}: give either path or url, not both")
     if url and not url.startswith(("http://", "https://")):
         raise ConfigError(f"{where} url = {url!r}: must start with http:// or https://")
+    if url and "@" in url.split("/", 3)[2]:
+        # The URL would carry the password into every log line and error message.
+        raise ConfigError(
+            f"{where}: url holds a user name or password; give them through auth_env "
+            "or credentials_file instead"
+        )
 
 
 def _schedule(entry: dict[str, Any], where: str) -> str | None:
