@@ -37,10 +37,10 @@ def test_first_schema_with_data_upgrades_to_latest(database_url: str) -> None:
         )
         connection.execute(
             text(
-                "INSERT INTO source_record (id, source_id, local_id, content_hash, format, original,"
-                " marc, profile, title, deleted, first_seen, last_seen, changed_at, cluster_id,"
-                " match_reason) VALUES (1, 1, 'TBL:1', 'abc', 'marc', :raw, '{}', '', 'Laskar pelangi',"
-                " false, :now, :now, :now, 7, '')"
+                "INSERT INTO source_record (id, source_id, local_id, content_hash, format,"
+                " original, marc, profile, title, deleted, first_seen, last_seen, changed_at,"
+                " cluster_id, match_reason) VALUES (1, 1, 'TBL:1', 'abc', 'marc', :raw, '{}', '',"
+                " 'Laskar pelangi', false, :now, :now, :now, 7, '')"
             ),
             {"raw": b"\x00\x01raw", "now": "2026-01-01 00:00:00+00:00"},
         )

@@ -108,7 +108,7 @@ def pages_stored(database: Path) -> int:
 
 @pytest.mark.slow
 def test_sigkill_at_random_pages_then_rerun_equals_uninterrupted(tmp_path: Path) -> None:
-    """Killing an OAI-PMH harvest at random pages and rerunning gives the uninterrupted catalogue."""
+    """Killing an OAI-PMH harvest at random pages, then rerunning, gives the whole catalogue."""
     repository = SyntheticRepository(records=1500, page_size=50)
     with OaiServer() as server:
         url = server.add("oai", repository)
