@@ -5,17 +5,13 @@ from __future__ import annotations
 import json
 import random
 import shutil
-import signal
-import sqlite3
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pymarc
 import pytest
 
-from tests.runpool import ROOT, pool, pool_json, write_config
+from tests.crash import database_of, harvest_killed_after, stored_records
+from tests.runpool import pool, pool_json, write_config
 
 NLNZ = "github-carpentries-pymarc_basics/NLNZ_1000_example_marc.marc"
 
@@ -37,16 +33,6 @@ path = "{path}"
         f"[harvest]\npage_size = {page_size}\n"
     )
     return write_config(folder, partners, pool_toml)
-
-
-def catalogue(config: Path, db: str | None) -> set[tuple[str, str, bool]]:
-    """Every source record as (local id, content hash, deleted), read straight from the database."""
-    from sqlalchemy import create_engine, text
-
-    url = db or f"sqlite:///{config / 'pool.sqlite'}"
-    with create_engine(url).connect() as connection:
-        rows = connection.execute(text("SELECT local_id, content_hash, deleted FROM source_record"))
-        return {(r[0], r[1], bool(r[2])) for r in rows}
 
 
 def test_nlnz_twice_adds_1001_then_nothing(
@@ -192,15 +178,6 @@ def big_file(corpora: Path, path: Path, copies: int) -> None:
                 record["001"].data = record["001"].data.split("-", 1)[1]
 
 
-def pages_stored(database: Path) -> int:
-    try:
-        with sqlite3.connect(database, timeout=1) as connection:
-            row = connection.execute("SELECT max(pages) FROM harvest_run").fetchone()
-            return int(row[0] or 0)
-    except sqlite3.Error:
-        return 0
-
-
 @pytest.mark.slow
 def test_sigkill_mid_harvest_then_rerun_equals_uninterrupted(corpora: Path, tmp_path: Path) -> None:
     """Killing `pool harvest` at random pages, then rerunning, gives the uninterrupted catalogue."""
@@ -208,35 +185,17 @@ def test_sigkill_mid_harvest_then_rerun_equals_uninterrupted(corpora: Path, tmp_
     big_file(corpora, data, copies=5)
     reference = one_source(tmp_path / "reference", str(data), page_size=250)
     assert pool("harvest", "--all", config=reference).returncode == 0
-    expected = catalogue(reference, None)
+    expected = stored_records(database_of(reference))
     assert len(expected) == 5005
 
     chance = random.Random(20261203)
     for trial in range(3):
         config = one_source(tmp_path / f"trial{trial}", str(data), page_size=250)
-        kill_after = chance.randint(1, 15)
-        command = [
-            sys.executable,
-            "-m",
-            "resource_pool",
-            "--config",
-            str(config),
-            "harvest",
-            "--all",
-        ]
-        process = subprocess.Popen(
-            command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        deadline = time.monotonic() + 120
-        while pages_stored(config / "pool.sqlite") < kill_after and process.poll() is None:
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
-        process.send_signal(signal.SIGKILL)
-        process.wait()
-        partial = catalogue(config, None)
+        harvest_killed_after(config, pages=chance.randint(1, 15))
+        partial = stored_records(database_of(config))
         assert len(partial) < len(expected), f"trial {trial}: the harvest finished before the kill"
 
         rerun = pool_json("harvest", "--all", config=config)[0]
         assert rerun["status"] == "ok"
-        assert catalogue(config, None) == expected
+        assert stored_records(database_of(config)) == expected
         shutil.rmtree(config)

@@ -6,16 +6,14 @@ import os
 import pty
 import random
 import select
-import signal
-import sqlite3
 import subprocess
 import sys
-import time
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from tests.crash import database_of, harvest_killed_after, stored_records
 from tests.oaiserver import OaiServer, SyntheticRepository
 from tests.runpool import ROOT, pool, pool_json, write_config
 
@@ -40,12 +38,6 @@ timeout = 5
         f"[harvest]\npage_size = {page_size}\n"
     )
     return write_config(folder, partners, pool_toml)
-
-
-def stored(config: Path) -> set[tuple[str, str, bool]]:
-    with sqlite3.connect(config / "pool.sqlite") as connection:
-        rows = connection.execute("SELECT local_id, content_hash, deleted FROM source_record")
-        return {(r[0], r[1], bool(r[2])) for r in rows}
 
 
 def test_incremental_harvest_picks_up_changes_and_deletions(tmp_path: Path) -> None:
@@ -79,7 +71,7 @@ def test_faults_are_retried_cleaned_and_reported(tmp_path: Path) -> None:
         summary = pool_json("harvest", "--all", config=config)[0]
     assert (summary["status"], summary["added"]) == ("ok", 60)
     assert summary["retried"] >= 2 and summary["cleaned"] >= 1
-    assert len(stored(config)) == 60
+    assert len(stored_records(database_of(config))) == 60
 
 
 def test_server_that_keeps_failing_fails_the_run_with_the_url(tmp_path: Path) -> None:
@@ -97,15 +89,6 @@ def test_server_that_keeps_failing_fails_the_run_with_the_url(tmp_path: Path) ->
     assert runs[0]["status"] == "failed" and runs[0]["error"]
 
 
-def pages_stored(database: Path) -> int:
-    try:
-        with sqlite3.connect(database, timeout=1) as connection:
-            row = connection.execute("SELECT max(pages) FROM harvest_run").fetchone()
-            return int(row[0] or 0)
-    except sqlite3.Error:
-        return 0
-
-
 @pytest.mark.slow
 def test_sigkill_at_random_pages_then_rerun_equals_uninterrupted(tmp_path: Path) -> None:
     """Killing an OAI-PMH harvest at random pages, then rerunning, gives the whole catalogue."""
@@ -114,36 +97,20 @@ def test_sigkill_at_random_pages_then_rerun_equals_uninterrupted(tmp_path: Path)
         url = server.add("oai", repository)
         reference = oai_config(tmp_path / "reference", url)
         assert pool("harvest", "--all", config=reference).returncode == 0
-        expected = stored(reference)
+        expected = stored_records(database_of(reference))
         assert len(expected) == 1500
 
         chance = random.Random(3)
         for trial in range(3):
             config = oai_config(tmp_path / f"trial{trial}", url)
-            kill_after = chance.randint(2, 20)
-            command = [
-                sys.executable,
-                "-m",
-                "resource_pool",
-                "--config",
-                str(config),
-                "harvest",
-                "--all",
-            ]
-            process = subprocess.Popen(
-                command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            harvest_killed_after(config, pages=chance.randint(2, 20))
+            assert len(stored_records(database_of(config))) < 1500, (
+                f"trial {trial} finished before the kill"
             )
-            deadline = time.monotonic() + 120
-            while pages_stored(config / "pool.sqlite") < kill_after and process.poll() is None:
-                assert time.monotonic() < deadline
-                time.sleep(0.005)
-            process.send_signal(signal.SIGKILL)
-            process.wait()
-            assert len(stored(config)) < 1500, f"trial {trial} finished before the kill"
 
             rerun = pool_json("harvest", "--all", config=config)[0]
             assert rerun["status"] == "ok"
-            assert stored(config) == expected
+            assert stored_records(database_of(config)) == expected
 
 
 def test_progress_shows_pages_records_and_rate_on_a_terminal(tmp_path: Path) -> None:
