@@ -120,9 +120,15 @@ def other_carrier(original: pymarc.Record, serial: int) -> pymarc.Record:
 
 
 def print_edition(original: pymarc.Record, serial: int) -> pymarc.Record:
-    """The printed book an e-book record was made from, under the same ISBN."""
+    """The printed book an e-book record was made from, under the same ISBN.
+
+    Whatever says electronic goes, the general material designation in
+    245 $h ("[electronic resource]") included: a print record never says it.
+    """
     copied = _local_copy(original, serial)
     copied.remove_fields("006", "007", "300", "337", "338", "533", "856")
+    for field in copied.get_fields("245"):
+        field.delete_subfield("h")
     copied.add_ordered_field(_field("300", "a", "xii, 240 p. ;", "c", "24 cm"))
     copied.add_ordered_field(_field("338", "a", "volume", "b", "nc", "2", "rdacarrier"))
     return copied
@@ -244,10 +250,11 @@ def _dc(root: etree._Element, name: str, value: str) -> None:
 
 def _set_dates(record: pymarc.Record, kind: str, date1: int, date2: int | None) -> None:
     fixed = record.get("008")
-    if fixed is None or len(fixed.data) < 15:
+    data = fixed.data if fixed is not None else None
+    if fixed is None or data is None or len(data) < 15:
         return
     second = str(date2) if date2 else "    "
-    fixed.data = fixed.data[:6] + kind + str(date1) + second + fixed.data[15:]
+    fixed.data = data[:6] + kind + str(date1) + second + data[15:]
 
 
 def _after_title(field: pymarc.Field) -> int:

@@ -1,9 +1,10 @@
 """Match keys and clusters: which source records describe the same edition.
 
 Every source record gets a match profile: its identifier keys (ISBN-13, ISSN,
-LCCN, OCLC number), a GoldRush 2024 composite key, and the guard attributes
-that keep apart records which share a key yet describe different things
-(another year, edition, carrier, volume or part). `cluster` turns the
+LCCN, OCLC number, the link of an online resource), a GoldRush 2024 composite
+key, title keys for thin records, and the guard attributes that keep apart
+records which share a key yet describe different things (another year,
+edition, carrier, volume or part, another OCLC record). `cluster` turns the
 profiles of a set of records connected through shared keys into clusters,
 and says for every member which key brought it in. It reads no database: the
 caller finds the connected set by following shared keys, so a changed record
@@ -15,7 +16,7 @@ from __future__ import annotations
 import heapq
 import re
 import unicodedata
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
@@ -25,15 +26,24 @@ import pymarc
 KeyKind = str
 Key = tuple[KeyKind, str]
 
-ISBN, ISSN, LCCN, OCLC = "isbn", "issn", "lccn", "oclc"
-GOLDRUSH, IMPRINT = "goldrush", "imprint"
+ISBN, ISSN, LCCN, OCLC, LINK = "isbn", "issn", "lccn", "oclc", "link"
+GOLDRUSH, IMPRINT, AUTHOR_TITLE = "goldrush", "imprint", "author-title"
 
 # Stronger evidence first: a member's reason is the strongest key it shares.
-_KEY_STRENGTH = {OCLC: 0, LCCN: 1, ISBN: 2, ISSN: 3, GOLDRUSH: 4, IMPRINT: 5}
+_KEY_STRENGTH = {
+    OCLC: 0, LCCN: 1, ISBN: 2, ISSN: 3, LINK: 4, GOLDRUSH: 5, IMPRINT: 6, AUTHOR_TITLE: 7,
+}
 
-# Titles shorter than this ("Poems", "Annual report") name too many books
-# for title, year and publisher alone to pick one.
-_SHORTEST_IMPRINT_TITLE = 12
+# Keys that do not pin one book by themselves: an ISBN or ISSN that another
+# book shares by mistake or as a set, a platform's front page typed as the
+# link, a title key holding only the title proper. The whole titles of the
+# records sharing one must agree as well.
+_DESCRIPTIVE_KEYS = frozenset((ISBN, ISSN, LINK, IMPRINT, AUTHOR_TITLE))
+
+# With the publisher (or author) beside it and the guards behind it, even a
+# short title proper ("Online", "Pulang") picks one book; under four letters
+# and digits it is an initialism or a number.
+_SHORTEST_KEY_TITLE = 4
 
 # An identifier carried by this many differently described records joins
 # nothing: it is a publisher's reused block or a default typed into a form.
@@ -51,15 +61,17 @@ _PAGE_TOLERANCE = 10
 class MatchProfile:
     """What matching needs from one source record: its keys and its guards.
 
-    A guard left as None (year, edition, carrier, pages) is unknown and
-    blocks nothing; `parts` is compared as written, so a whole set and one of
-    its volumes never meet.
+    A guard left as None (year, edition, carrier, pages) or empty (the OCLC
+    numbers, the names) is unknown and blocks nothing; `parts` is compared as
+    written, so a whole set and one of its volumes never meet. `names` holds
+    the surnames of the people the record names, `title` the whole title.
     """
 
     isbns: frozenset[str] = frozenset()
     issns: frozenset[str] = frozenset()
     lccns: frozenset[str] = frozenset()
     oclc_numbers: frozenset[str] = frozenset()
+    links: frozenset[str] = frozenset()
     goldrush: str | None = None
     imprint: str | None = None
     year: int | None = None
@@ -68,6 +80,8 @@ class MatchProfile:
     parts: tuple[str, ...] = ()
     pages: int | None = None
     title: str = ""
+    author_title: str | None = None
+    names: frozenset[str] = frozenset()
 
     @property
     def keys(self) -> frozenset[Key]:
@@ -76,10 +90,13 @@ class MatchProfile:
         pairs += [(ISSN, value) for value in self.issns]
         pairs += [(LCCN, value) for value in self.lccns]
         pairs += [(OCLC, value) for value in self.oclc_numbers]
+        pairs += [(LINK, value) for value in self.links]
         if self.goldrush is not None:
             pairs.append((GOLDRUSH, self.goldrush))
         if self.imprint is not None:
             pairs.append((IMPRINT, self.imprint))
+        if self.author_title is not None:
+            pairs.append((AUTHOR_TITLE, self.author_title))
         return frozenset(pairs)
 
 
@@ -100,11 +117,15 @@ class MatchReason:
         if kind == GOLDRUSH:
             return f"same title, author, publisher, year, pages and edition as {other}"
         if kind == IMPRINT:
-            return f"same title, publisher and year as {other}"
+            return f"same title and publisher as {other}"
+        if kind == AUTHOR_TITLE:
+            return f"same title and author as {other}, neither naming a publisher"
         return f"same {_KEY_WORDS[kind]} {value} as {other}"
 
 
-_KEY_WORDS = {ISBN: "ISBN", ISSN: "ISSN", LCCN: "LCCN", OCLC: "OCLC number"}
+_KEY_WORDS = {
+    ISBN: "ISBN", ISSN: "ISSN", LCCN: "LCCN", OCLC: "OCLC number", LINK: "web address",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,33 +154,50 @@ def match_profile(
     """
     isbns = {isbn for isbn in record_isbns(record) if isbn not in ignore_isbns}
     isbns -= {isbn for isbn in isbns if _isbn10_of(isbn) in ignore_isbns}
-    title, year = comparable_title(record), publication_year(record)
 
     return MatchProfile(
         isbns=frozenset(isbns),
         issns=frozenset(record_issns(record)),
         lccns=frozenset(record_lccns(record)),
         oclc_numbers=frozenset(record_oclc_numbers(record)),
+        links=frozenset(record_links(record)),
         goldrush=_specific_enough(goldrush_key(record)),
-        imprint=_imprint_key(title, year, record),
-        year=year,
+        imprint=_imprint_key(record),
+        author_title=_author_title_key(record),
+        year=publication_year(record),
         edition=edition_number(record),
         carrier=carrier(record),
         parts=volume_parts(record),
         pages=page_count(record),
-        title=title,
+        title=comparable_title(record),
+        names=frozenset(personal_surnames(record)),
     )
 
 
-def _imprint_key(title: str, year: int | None, record: pymarc.Record) -> str | None:
-    """Title, year, publisher and type of record (Leader/06): the key a thin
-    record (crosswalked Dublin Core, a brief partner record) still has when it
-    lacks identifiers, the author's main entry and the extent the GoldRush
-    key is built from. The type keeps a book from its audiobook."""
-    publisher = _goldrush_publisher(record).strip("_")
-    if len(title) < _SHORTEST_IMPRINT_TITLE or year is None or not publisher:
+def _imprint_key(record: pymarc.Record) -> str | None:
+    """Main title, publisher and kind of material: the key a thin record
+    (crosswalked Dublin Core, a brief partner record) still shares with the
+    full one when it has lost the identifiers, the subtitle, the extent and
+    the main entry the GoldRush key is built from.
+
+    The year is left out of the key: a copy without a date must still find
+    its original, and the year guard keeps dated editions apart.
+    """
+    title, publisher = main_title(record), _goldrush_publisher(record).strip("_")
+    if len(title) < _SHORTEST_KEY_TITLE or not publisher:
         return None
-    return f"{title[:70]}/{year}/{publisher}/{record.leader[6:7]}"
+    return f"{title[:70]}/{publisher}/{kind_of_material(record)}"
+
+
+def _author_title_key(record: pymarc.Record) -> str | None:
+    """Main title, author and kind of material, for a record naming no
+    publisher (a manuscript, a thesis, a privately printed book), which has
+    no imprint key."""
+    title, author = main_title(record), main_entry_surname(record)
+    publisher = _goldrush_publisher(record).strip("_")
+    if len(title) < _SHORTEST_KEY_TITLE or publisher or author is None:
+        return None
+    return f"{title[:70]}/{author}/{kind_of_material(record)}"
 
 
 # --------------------------------------------------------------------------
@@ -168,6 +206,7 @@ def _imprint_key(title: str, year: int | None, record: pymarc.Record) -> str | N
 _ISBN_CANDIDATE = re.compile(r"[0-9][0-9-]{8,16}[0-9Xx]")
 _ISSN_CANDIDATE = re.compile(r"(?<![0-9])([0-9]{4})-?([0-9]{3}[0-9Xx])(?![0-9])")
 _LCCN_SHAPE = re.compile(r"[a-z]{0,3}[0-9]{8,10}")
+_LINK = re.compile(r"(?:https?|ftp)://([^/?#\s]+)(\S*)$", re.IGNORECASE)
 _OCLC_NUMBER = re.compile(r"(?:ocm|ocn|on)?0*([1-9][0-9]*)")
 
 
@@ -255,11 +294,14 @@ def normalise_lccn(text: str) -> str | None:
 
 
 def record_oclc_numbers(record: pymarc.Record) -> list[str]:
-    """OCLC numbers from 035 $a and from an 001 whose 003 says OCoLC.
+    """OCLC numbers from 035 $a and $z, from 019 $a and from an 001 whose 003
+    says OCoLC.
 
     The number comes as "(OCoLC)ocm00012345", "(OCoLC)ocn...", "(OCoLC)on..."
     or bare with the ocm/ocn/on prefix; leading zeros are dropped. Other
-    prefixes such as (OCoLC-M) name other numbering and are not used.
+    prefixes such as (OCoLC-M) name other numbering and are not used. 035 $z
+    and OCLC's 019 hold the numbers of records WorldCat merged into this
+    one: a copy taken before the merge still carries one of them.
     """
     found = [number for number in map(_oclc_number, _oclc_candidates(record)) if number]
     return found
@@ -267,14 +309,35 @@ def record_oclc_numbers(record: pymarc.Record) -> list[str]:
 
 def _oclc_candidates(record: pymarc.Record) -> Iterator[str]:
     for field in record.get_fields("035"):
-        for text in field.get_subfields("a"):
+        for text in field.get_subfields("a", "z"):
             stripped = text.strip()
             if stripped.startswith("(OCoLC)"):
                 yield stripped[len("(OCoLC)"):]
             elif re.match(r"(ocm|ocn|on)[0-9]", stripped):
                 yield stripped
+    yield from _subfields(record, ("019", "a"))
     if _control_field(record, "003").strip() == "OCoLC":
         yield _control_field(record, "001")
+
+
+def record_links(record: pymarc.Record) -> list[str]:
+    """Addresses of the resource itself: 856 $u where the second indicator
+    is 0 (MARC 21: "Resource"), without the scheme, "www." or a trailing
+    slash, so http and https copies of one course page agree. A link to a
+    related resource (a publisher's description, the online version of a
+    print book) names something else and is not read."""
+    links = [value for field in record.get_fields("856") if field.indicator2 == "0"
+             for value in field.get_subfields("u")]
+    return [link for link in map(normalise_link, links) if link]
+
+
+def normalise_link(url: str) -> str | None:
+    """A URL as a comparable key: host lower-cased, scheme, "www." and fragment dropped."""
+    found = _LINK.match(url.strip())
+    if not found:
+        return None
+    host, rest = found.group(1).lower(), found.group(2).split("#")[0].rstrip("/")
+    return host.removeprefix("www.") + rest
 
 
 def _oclc_number(text: str) -> str | None:
@@ -286,6 +349,10 @@ def _oclc_number(text: str) -> str | None:
 # Guards
 
 _YEAR = re.compile(r"(?<![0-9])(1[0-9]{3}|20[0-9]{2})(?![0-9])")
+# An imprint year before printing with movable type, followed by a later one,
+# is another calendar's ("1440 H / 2019 M", "1376 [1997]"): the later is the
+# Gregorian year ISBD asks the cataloguer to add.
+_FIRST_PRINTED_YEAR = 1450
 _PRINTING = re.compile(
     r"\b(?:cetakan|cet)\b\.?\s*(?:ke\b)?\s*-?\s*\w*"
     r"|\b\w+\s+(?:printing|impression)\b"
@@ -300,6 +367,16 @@ _PAGES = re.compile(
     r"([0-9]+)\]?\s*(?:p\b|pp\b|pages?\b|hlm\b|halaman\b|h\.|leaves\b|sivua\b|s\.|seiten\b)",
     re.IGNORECASE,
 )
+# 300 $a opens with the number and kind of physical units (MARC 21 300):
+# "3 v.", "2 jilid", "4 äänikas", "1 sound disc".
+_UNITS = re.compile(r"\b[0-9]+\s*(?:v\b|[^\W\d_]{3,})")
+# SLiMS and other systems with one title field write the volume at the end
+# of it: "Tafsir al-Azhar jilid 1", "Matematika SMA kelas X" (grade X).
+_FOLDED_PART = re.compile(
+    r"[\s,.;]+((?:jilid|jil|jld|vol|volume|kelas|bagian|buku|part)\.?\s+"
+    r"(?:[0-9]+|[ivx]{1,4}))\W*$",
+    re.IGNORECASE,
+)
 _PART_FILLERS = frozenset((
     "v", "vol", "vols", "volume", "part", "pt", "no", "nr", "number", "jilid", "jil", "jld",
     "bagian", "bag", "buku", "book", "band", "bd", "tome", "t", "teil", "heft", "issue",
@@ -311,26 +388,32 @@ _NUMBER_WORDS = {
     "sepuluh": "10", **_ORDINALS,
 }
 _ROMAN = {"i": 1, "v": 5, "x": 10, "l": 50, "c": 100}
+_TITLE_PROPER_END = re.compile(r"\s*:|\s+[=/]\s")
+_KINDS_OF_MATERIAL = {
+    "i": "sound", "j": "sound", "e": "image", "f": "image", "g": "image", "k": "image",
+    "m": "file", "r": "object",
+}
 _LEADING_ARTICLE = re.compile(
     r"^(?:the|a|an|der|die|das|ein|eine|le|la|les|l'|un|une|el|los|las|il|lo|gli|het|een)\s+"
 )
 
 
 def publication_year(record: pymarc.Record) -> int | None:
-    """The year of publication: 008 Date1 (MARC 21 008/07-10), else 264 $c, else 260 $c.
+    """The year of publication as the imprint states it (264 $c, 260 $c),
+    else as 008 Date1 codes it (MARC 21 008/07-10).
 
-    Date1 is the year of this publication for every type of date, including
-    a reprint's (008/06 r), which is why reprints stay apart.
+    The imprint comes first because every partner system keeps it: a SLiMS
+    export without 008 and a record crosswalked from Dublin Core (dc:date
+    comes from 260 $c) read the same year as the full record even where its
+    008 says otherwise. A reprint states its own year, so reprints stay apart.
     """
-    date1 = _control_field(record, "008")[7:11]
-    if _YEAR.fullmatch(date1):
-        return int(date1)
-
     for text in _imprint_dates(record):
-        found = _YEAR.search(text)
-        if found:
-            return int(found.group(1))
-    return None
+        years = [int(year) for year in _YEAR.findall(text)]
+        if years:
+            return next((year for year in years if year >= _FIRST_PRINTED_YEAR), years[0])
+
+    date1 = _control_field(record, "008")[7:11]
+    return int(date1) if _YEAR.fullmatch(date1) else None
 
 
 def _imprint_dates(record: pymarc.Record) -> Iterator[str]:
@@ -363,15 +446,19 @@ def edition_number(record: pymarc.Record) -> str | None:
 
 def carrier(record: pymarc.Record) -> str | None:
     """"electronic" or "physical" (print, microform, disc, cassette), or None
-    when the record does not say.
+    when the record cannot say.
 
-    008/23 (form of item) is not read: crosswalked Dublin Core sets it to
-    online whenever a record carries a link, and a print book's catalogue
-    page is a link too.
+    MARC 21 says so wherever a resource is electronic (Leader/06 m, 007/00 c,
+    245 $h, 300, 337/338, 533), while nothing needs saying of a printed book:
+    a MARC record silent about its carrier describes a physical one. A record
+    of unknown encoding level (Leader/17 u), such as the Dublin Core
+    crosswalk writes, had no way to say and stays unknown. 008/23 (form of
+    item) is not read: that crosswalk sets it to online whenever a record
+    carries a link, and a print book's catalogue page is a link too.
     """
     if _electronic(record):
         return "electronic"
-    if _physical(record):
+    if _physical(record) or record.leader[17:18] != "u":
         return "physical"
     return None
 
@@ -398,8 +485,8 @@ def _physical(record: pymarc.Record) -> bool:
         return True
     if _subfields(record, ("300", "c")):
         return True
-    extent = " ".join(_subfields(record, ("300", "a")))
-    return bool(_PAGES.search(extent) or re.search(r"\b(?:v|jil|jilid)\b", extent))
+    extent = _unaccent(" ".join(_subfields(record, ("300", "a"))))
+    return bool(_PAGES.search(extent) or _UNITS.search(extent))
 
 
 def _physical_form(record: pymarc.Record) -> str:
@@ -409,11 +496,19 @@ def _physical_form(record: pymarc.Record) -> str:
 
 def volume_parts(record: pymarc.Record) -> tuple[str, ...]:
     """The number and name of the part (245 $n $p), normalised so that
-    "v. 2", "Vol. II" and "Jilid 2" all read "2"."""
+    "v. 2", "Vol. II" and "Jilid 2" all read "2".
+
+    A record without $n and $p may carry the volume at the end of 245 $a
+    instead, as systems with a single title field (SLiMS) write it.
+    """
     title = record.get("245")
     if title is None:
         return ()
-    return tuple(_part_words(text) for text in title.get_subfields("n", "p") if text.strip())
+    parts = [text for text in title.get_subfields("n", "p") if text.strip()]
+    if not parts:
+        folded = _FOLDED_PART.search(_first_subfield(record, "245", "a") or "")
+        parts = [folded.group(1)] if folded else []
+    return tuple(_part_words(text) for text in parts)
 
 
 def _part_words(text: str) -> str:
@@ -438,14 +533,66 @@ def page_count(record: pymarc.Record) -> int | None:
 
 
 def comparable_title(record: pymarc.Record) -> str:
-    """245 $a $b as letters and digits only, lower case, without accents or a
+    """245 $a $b as letters and digits only, case-folded, without accents or a
     leading article, so two ways of writing one title compare equal."""
     title = record.get("245")
     if title is None:
         return ""
-    text = _unaccent(" ".join(title.get_subfields("a", "b"))).lower().strip()
-    text = _LEADING_ARTICLE.sub("", text)
-    return "".join(char for char in text if char.isalnum())
+    return _comparable(" ".join(title.get_subfields("a", "b")))
+
+
+def main_title(record: pymarc.Record) -> str:
+    """The title proper (245 $a up to the first ISBD ":", " = " or " / ",
+    without a volume written into it), comparable as `comparable_title` makes it.
+
+    A Dublin Core title holds the subtitle after " : " inside one element
+    and a brief record leaves it out; the title proper is what both keep.
+    """
+    text = _TITLE_PROPER_END.split(_first_subfield(record, "245", "a") or "", maxsplit=1)[0]
+    return _comparable(_FOLDED_PART.sub("", text))
+
+
+def _comparable(text: str) -> str:
+    folded = _LEADING_ARTICLE.sub("", _unaccent(text).casefold().strip())
+    return "".join(char for char in folded if char.isalnum())
+
+
+def kind_of_material(record: pymarc.Record) -> str:
+    """Leader/06 as coarse as a Dublin Core record can say it, so that its
+    crosswalk agrees with the full record: sound, image (maps, pictures and
+    films: the DCMI Type Vocabulary has Image, StillImage, MovingImage, no
+    map), computer file, object, and text for the rest (a score is Text to
+    DCMI). A book and its audiobook or film still differ here."""
+    return _KINDS_OF_MATERIAL.get(record.leader[6:7], "text")
+
+
+def main_entry_surname(record: pymarc.Record) -> str | None:
+    """The surname of the personal main entry (100 $a)."""
+    return _surname(_first_field_subfield(record, "100", "a") or "")
+
+
+def personal_surnames(record: pymarc.Record) -> list[str]:
+    """Surnames of every person named in 100, 700 and 720 $a.
+
+    A crosswalk from Dublin Core cannot tell the main entry from the other
+    creators (it makes the first inverted name the 100), so two records
+    agree on their people when they share any surname, not only the first.
+    """
+    names = [_surname(name) for name in _subfields(record, ("100", "a"), ("700", "a"),
+                                                        ("720", "a"))]
+    return [name for name in names if name]
+
+
+def _surname(name: str) -> str | None:
+    """Before the comma of an inverted name, else the last word, so "Hirata,
+    Andrea" and "Andrea Hirata" (INLISLite writes direct order) agree."""
+    head = name.split(",")[0] if "," in name.strip(" ,.") else name
+    words = _comparable_words(head)
+    return words[-1] if words else None
+
+
+def _comparable_words(text: str) -> list[str]:
+    return re.findall(r"[^\W_]+", _unaccent(text).casefold())
 
 
 def titles_agree(first: str, second: str) -> bool:
@@ -626,21 +773,30 @@ Adjacency = dict[int, dict[int, Key]]
 
 _GUARDS = ("carrier", "edition", "year", "pages")
 
+# An OCLC number names one WorldCat record: records carrying different ones
+# were judged different editions by WorldCat, and a record carrying none must
+# not bridge them. LCCNs are not used so: the Library of Congress cancels a
+# number and issues another for the same book (010 $z keeps the old one).
+_CATALOGUE_NUMBERS = ("oclc_numbers",)
+
+# Keys built from the description alone, which an ISBN can contradict.
+_TITLE_KEYS = frozenset((GOLDRUSH, IMPRINT, AUTHOR_TITLE))
+
 
 def cluster(profiles: Mapping[int, MatchProfile]) -> list[ClusterResult]:
     """Group records into clusters of one edition each, in order of lowest member id.
 
     Records sharing a key are joined unless a guard tells them apart. Where
-    records of unknown year (or edition, carrier, pages) bridge records that
-    differ, the bridging record goes where its known neighbours agree and
-    stays out of every group where they do not. The result depends only on
-    the profiles given, never on their order.
+    records of unknown year (or edition, carrier, pages, OCLC record) bridge
+    records that differ, the bridging record goes where most of its known
+    neighbours are and stays out where there is no majority. The result
+    depends only on the profiles given, never on their order.
     """
     adjacency = _guarded_edges(profiles)
 
     results = []
     for component in _components(sorted(profiles), adjacency):
-        for part in _split(component, profiles, adjacency, _GUARDS):
+        for part in _split(component, profiles, adjacency, _GUARDS + _CATALOGUE_NUMBERS):
             results.append(_explain(part, adjacency))
     return sorted(results, key=lambda result: result.members[0])
 
@@ -648,11 +804,24 @@ def cluster(profiles: Mapping[int, MatchProfile]) -> list[ClusterResult]:
 def compatible(first: MatchProfile, second: MatchProfile, kind: KeyKind = ISBN) -> bool:
     """Whether two records sharing a key of `kind` may share a cluster.
 
-    No guard may tell them apart. An ISBN or ISSN also needs titles that
-    agree: set ISBNs and mistyped numbers tie different books together. OCLC
-    numbers and LCCNs name one catalogue record each and are trusted as
-    they stand; the composite key carries the title itself.
+    No guard may tell them apart (year, edition, carrier, pages, parts, OCLC
+    record). A key that does not pin one book by itself also needs titles
+    that agree (see `_DESCRIPTIVE_KEYS`); the title keys need a person in
+    common where both records name people; the keys built from the
+    description alone need ISBNs that do not contradict them. OCLC numbers
+    and LCCNs name one catalogue record each and are trusted as they stand.
     """
+    if not _guards_agree(first, second):
+        return False
+    if kind in _TITLE_KEYS and _other_isbns(first, second):
+        return False
+    if kind in (IMPRINT, AUTHOR_TITLE) and _disjoint(first.names, second.names):
+        return False
+    return kind not in _DESCRIPTIVE_KEYS or titles_agree(first.title, second.title)
+
+
+def _guards_agree(first: MatchProfile, second: MatchProfile) -> bool:
+    """No guard tells the two apart; an unknown value blocks nothing."""
     for guard in _GUARDS:
         ours, theirs = getattr(first, guard), getattr(second, guard)
         if ours is None or theirs is None or ours == theirs:
@@ -663,7 +832,27 @@ def compatible(first: MatchProfile, second: MatchProfile, kind: KeyKind = ISBN) 
 
     if first.parts != second.parts:
         return False
-    return kind not in (ISBN, ISSN) or titles_agree(first.title, second.title)
+    numbers = _CATALOGUE_NUMBERS
+    return not any(_disjoint(getattr(first, name), getattr(second, name)) for name in numbers)
+
+
+def _other_isbns(first: MatchProfile, second: MatchProfile) -> bool:
+    """Different ISBNs that the extent does not vouch for.
+
+    ISO 2108 gives each edition and each product form its own ISBN. The
+    hardback and paperback of one edition have the same pages; without page
+    counts to compare, different ISBNs may as well be different editions.
+    """
+    if not _disjoint(first.isbns, second.isbns):
+        return False
+    if first.pages is None or second.pages is None:
+        return True
+    return not _pages_agree(first.pages, second.pages)
+
+
+def _disjoint(first: frozenset[str], second: frozenset[str]) -> bool:
+    """Both hold numbers of one kind and share none."""
+    return bool(first and second and first.isdisjoint(second))
 
 
 def _pages_agree(first: int, second: int) -> bool:
@@ -688,9 +877,11 @@ def _link_holders(
 ) -> None:
     """Join the holders of one key.
 
-    Holders described alike (same guards, same title) are chained; each pair
-    of descriptions is compared once, through its lowest record ids, so a
-    key held by many copies of one book costs little.
+    Holders described alike (same guards, numbers, title and names) are chained;
+    each pair of descriptions is compared once, and when they agree every
+    holder of each is linked to the lowest holder of the other, so that a
+    record's neighbours count the records it agrees with (see `_follow`)
+    while a key held by many copies of one book costs little.
     """
     descriptions: dict[MatchProfile, list[int]] = defaultdict(list)
     for record_id in record_ids:
@@ -706,14 +897,18 @@ def _link_holders(
     for index, group in enumerate(alike):
         for other in alike[index + 1:]:
             if compatible(profiles[group[0]], profiles[other[0]], key[0]):
-                _add_edge(adjacency, group[0], other[0], key)
+                for member in group:
+                    _add_edge(adjacency, member, other[0], key)
+                for member in other:
+                    _add_edge(adjacency, group[0], member, key)
 
 
 def _description(profile: MatchProfile) -> MatchProfile:
-    """The profile without its keys: what guards and titles compare."""
+    """The profile without its keys: what `compatible` compares."""
     return MatchProfile(
+        isbns=profile.isbns, lccns=profile.lccns, oclc_numbers=profile.oclc_numbers,
         year=profile.year, edition=profile.edition, carrier=profile.carrier,
-        parts=profile.parts, pages=profile.pages, title=profile.title,
+        parts=profile.parts, pages=profile.pages, title=profile.title, names=profile.names,
     )
 
 
@@ -760,7 +955,8 @@ def _split(
     members not knowing it follow their neighbours (see `_follow`). Each
     group's connected parts are then checked against the remaining guards.
     """
-    conflicting = [guard for guard in guards if _known_values(component, profiles, guard) > 1]
+    conflicting = [guard for guard in guards
+                   if len(set(_known(component, profiles, guard).values())) > 1]
     if not conflicting:
         return [component]
 
@@ -772,8 +968,52 @@ def _split(
     return parts
 
 
-def _known_values(component: list[int], profiles: Mapping[int, MatchProfile], guard: str) -> int:
-    return len({getattr(profiles[member], guard) for member in component} - {None})
+def _known(
+    component: list[int], profiles: Mapping[int, MatchProfile], guard: str
+) -> dict[int, object]:
+    """Each member's value of a guard, where known. Page counts become the
+    band of counts that agree with their neighbours (312 and 310 pages are
+    one); catalogue numbers become the group of numbers that records carry
+    together (a record listing an old and a new OCLC number joins both)."""
+    values = {member: getattr(profiles[member], guard) for member in component}
+    known = {member: value for member, value in values.items()
+             if value is not None and value != frozenset()}
+    if guard == "pages":
+        bands = _page_bands(set(known.values()))
+        return {member: bands[value] for member, value in known.items()}
+    if guard in _CATALOGUE_NUMBERS:
+        return _number_groups(known)
+    return known
+
+
+def _number_groups(numbers: Mapping[int, frozenset[str]]) -> dict[int, object]:
+    """Label each member with the lowest number of its group: numbers found
+    in one record are one group, and groups sharing a number merge."""
+    parent: dict[str, str] = {}
+
+    def root(number: str) -> str:
+        while parent.setdefault(number, number) != number:
+            number = parent[number]
+        return number
+
+    for held in numbers.values():
+        first, *rest = sorted(held)
+        for number in rest:
+            low, high = sorted((root(first), root(number)))
+            parent[high] = low
+    return {member: root(min(held)) for member, held in numbers.items()}
+
+
+def _page_bands(counts: set[int]) -> dict[int, int]:
+    """Map each count to the lowest of its band: counts in ascending order,
+    a new band wherever a count is too far from the one before."""
+    bands: dict[int, int] = {}
+    previous: int | None = None
+    for count in sorted(counts):
+        if previous is None or not _pages_agree(previous, count):
+            start = count
+        bands[count], previous = start, count
+    return bands
 
 
 def _follow(
@@ -781,35 +1021,36 @@ def _follow(
 ) -> list[list[int]]:
     """Divide by a guard's value; members of unknown value join their neighbours.
 
-    Rounds run outward from the members that know the value. A member whose
-    resolved neighbours all hold one value takes it; one that sees two values
-    belongs to neither and stays out, with any member reachable only through
-    it. Each round looks only at the previous round's state, so the result
-    does not depend on the order members are visited in.
+    Rounds run outward from the members that know the value. A member takes
+    the value held by more than half of its placed neighbours (an undated
+    copy linked to the print record and two copies of it, and to one e-book,
+    is print); without such a majority it belongs to no group and stays out,
+    with any member reachable only through it. Each round looks only at the
+    previous round's state, so the result does not depend on the order
+    members are visited in.
     """
-    label: dict[int, object] = {}
-    for member in component:
-        value = getattr(profiles[member], guard)
-        if value is not None:
-            label[member] = value
-
-    waiting = set(component) - set(label)
-    while True:
-        heard = {member: {label[n] for n in adjacency.get(member, {}) if n in label}
-                 for member in waiting}
-        decided = {member: values for member, values in heard.items() if values}
-        if not decided:
-            break
-        for member, values in decided.items():
-            waiting.discard(member)
-            if len(values) == 1:
-                label[member] = next(iter(values))
+    label = _known(component, profiles, guard)
+    waiting, fresh = set(component) - set(label), set(label)
+    while fresh:
+        heard = {neighbour for member in fresh for neighbour in adjacency.get(member, {})
+                 if neighbour in waiting}
+        decided = {member: _majority(member, adjacency, label) for member in heard}
+        waiting -= heard
+        fresh = {member for member, value in decided.items() if value is not None}
+        label.update({member: decided[member] for member in fresh})
 
     groups: dict[object, list[int]] = defaultdict(list)
     for member, value in label.items():
         groups[value].append(member)
     undecided = [member for member in component if member not in label]
     return [sorted(group) for group in groups.values()] + ([undecided] if undecided else [])
+
+
+def _majority(member: int, adjacency: Adjacency, label: Mapping[int, object]) -> object | None:
+    """The value more than half of a member's placed neighbours hold, if any."""
+    votes = Counter(label[n] for n in adjacency.get(member, {}) if n in label)
+    value, count = max(votes.items(), key=lambda vote: vote[1])
+    return value if 2 * count > sum(votes.values()) else None
 
 
 def _explain(members: list[int], adjacency: Adjacency) -> ClusterResult:

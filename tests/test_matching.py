@@ -10,13 +10,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from resource_pool.catalogue import profile_from_json, profile_to_json
 from resource_pool.matching import (
     MatchProfile,
+    carrier,
     cluster,
+    comparable_title,
     goldrush_key,
+    main_title,
     match_profile,
     normalise_isbn,
     normalise_lccn,
+    publication_year,
 )
 
 GOLDRUSH_AGREEMENT = 6  # of the 6 assertions whose records are in the corpus
@@ -35,9 +40,10 @@ def book(
     publisher: str = "Pustaka Asahan,",
     author: str | None = "Siregar, Ahmad,",
     extra: list[pymarc.Field] | None = None,
+    leader: str = "00000nam a2200000 i 4500",
 ) -> pymarc.Record:
     """A partner's book record with only the fields a test names."""
-    record = pymarc.Record(leader="00000nam a2200000 i 4500")
+    record = pymarc.Record(leader=leader)
     if year:
         fixed = f"200101s{year}    io            000 0 ind d"
         record.add_field(pymarc.Field(tag="008", data=fixed))
@@ -54,7 +60,7 @@ def book(
         record.add_field(_field("300", "a", "1 online resource"))
         record.add_field(_field("338", "a", "online resource", "b", "cr"))
     elif extent:
-        record.add_field(_field("300", "a", extent, "c", "24 cm"))
+        record.add_field(_field("300", "a", extent))
     for field in extra or []:
         record.add_field(field)
     return record
@@ -67,6 +73,10 @@ def _field(tag: str, *pairs: str) -> pymarc.Field:
 
 def partition(profiles: dict[int, MatchProfile]) -> set[tuple[int, ...]]:
     return {result.members for result in cluster(profiles)}
+
+
+# Leader/17 "u": the encoding level the Dublin Core crosswalk writes.
+CROSSWALKED = "00000nam a2200000uu 4500"
 
 
 # --------------------------------------------------------------------------
@@ -105,6 +115,50 @@ def test_oclc_numbers_in_their_several_spellings() -> None:
              _field("035", "a", "(OCoLC-M)272290"), _field("035", "a", "(OCoLC)on1234567890")]
     profile = match_profile(book(extra=extra))
     assert profile.oclc_numbers == {"12345", "968309193", "1234567890"}
+
+
+def test_link_is_the_address_of_the_resource_itself() -> None:
+    """856 $u with second indicator 0 becomes a key without scheme, www. or trailing slash;
+    a link to a related resource does not."""
+    record = book(
+        extra=[
+            pymarc.Field(
+                tag="856",
+                indicators=pymarc.Indicators("4", "0"),
+                subfields=[pymarc.Subfield("u", "https://www.SPADA.kemdikbud.go.id/c/1/")],
+            ),
+            pymarc.Field(
+                tag="856",
+                indicators=pymarc.Indicators("4", "2"),
+                subfields=[pymarc.Subfield("u", "http://www.loc.gov/catdir/toc/1.html")],
+            ),
+        ]
+    )
+    assert match_profile(record).links == {"spada.kemdikbud.go.id/c/1"}
+
+
+def test_copies_of_an_online_course_join_through_its_link() -> None:
+    """Two partners' records of one course page join, whatever publisher each names."""
+
+    def course(publisher: str, url: str) -> pymarc.Record:
+        link = pymarc.Field(
+            tag="856", indicators=pymarc.Indicators("4", "0"), subfields=[pymarc.Subfield("u", url)]
+        )
+        return book(
+            "Kewirausahaan digital",
+            publisher=publisher,
+            online=True,
+            author=None,
+            leader="00000nmm a2200000 i 4500",
+            extra=[link],
+        )
+
+    profiles = {
+        1: match_profile(course("Direktorat Pembelajaran", "https://spada.id/c?id=7")),
+        2: match_profile(course("Ditjen Diktiristek", "http://spada.id/c?id=7")),
+    }
+    [result] = cluster(profiles)
+    assert result.describe()[2] == "same web address spada.id/c?id=7 as 1"
 
 
 def test_issn_is_validated() -> None:
@@ -226,6 +280,106 @@ def test_a_copy_without_its_subtitle_still_agrees() -> None:
     assert partition(profiles) == {(1, 2)}
 
 
+def test_year_is_read_from_the_imprint_before_008() -> None:
+    """The imprint's year wins over 008 Date1; another calendar's year gives way to its
+    Gregorian equivalent; without an imprint date, 008 Date1 is read."""
+    record = book(year="2004")
+    record["264"]["c"] = "2005."
+    assert publication_year(record) == 2005
+    record["264"]["c"] = "1376 [1997]"
+    assert publication_year(record) == 1997
+    record["264"]["c"] = "1440 H / 2019 M"
+    assert publication_year(record) == 2019
+    record["264"]["c"] = "[s.a.]"
+    assert publication_year(record) == 2004
+
+
+def test_a_marc_record_silent_about_its_carrier_is_physical() -> None:
+    """Nothing said means print; a crosswalked record stays unknown unless its extent speaks."""
+    assert carrier(book(extent=None)) == "physical"
+    assert carrier(book(extent=None, leader=CROSSWALKED)) is None
+    cassettes = book(extent="4 a\u0308a\u0308nikas (11 h)", leader=CROSSWALKED)
+    assert carrier(cassettes) == "physical"
+
+
+def test_print_record_without_an_extent_stays_apart_from_its_ebook() -> None:
+    """An e-book under the print ISBN does not join a print record that states no carrier."""
+    profiles = {
+        1: match_profile(book(isbn="0805241167", extent=None)),
+        2: match_profile(book(isbn="0805241167", online=True)),
+    }
+    assert partition(profiles) == {(1,), (2,)}
+
+
+def test_an_unknown_carrier_goes_where_most_of_its_neighbours_are() -> None:
+    """A crosswalked copy sharing an ISBN with a print record, two copies of it and one
+    e-book joins the print records."""
+    print_copies = {number: match_profile(book(isbn="0805241167")) for number in (1, 2, 3)}
+    ebook = match_profile(book(isbn="0805241167", online=True))
+    thin = match_profile(book(isbn="0805241167", extent=None, leader=CROSSWALKED))
+    assert partition({**print_copies, 4: ebook, 5: thin}) == {(1, 2, 3, 5), (4,)}
+
+
+def test_page_counts_within_tolerance_do_not_split_a_cluster() -> None:
+    """310 and 312 pages are one book, and an unpaged copy between them joins both."""
+    profiles = {
+        1: match_profile(book(isbn="0805241167", extent="310 hlm.")),
+        2: match_profile(book(isbn="0805241167", extent="312 hlm.", publisher="Asahan")),
+        3: match_profile(book(isbn="0805241167", extent=None, leader=CROSSWALKED)),
+    }
+    assert partition(profiles) == {(1, 2, 3)}
+
+
+def test_different_isbns_join_only_where_the_pages_agree() -> None:
+    """Hardback and paperback of one edition (other ISBNs, same pages) join; a copy
+    with another ISBN and no extent does not join through the title alone."""
+    hardback = match_profile(book(isbn="0805241167", extent="240 hlm."))
+    paperback = match_profile(book(isbn="9780804190114", extent="240 hlm."))
+    unpaged = match_profile(book(isbn="0385504209", extent=None))
+    assert partition({1: hardback, 2: paperback, 3: unpaged}) == {(1, 2), (3,)}
+
+
+def test_records_of_different_oclc_numbers_stay_apart_even_through_a_bridge() -> None:
+    """Two OCLC records never join, and a copy linked to both joins neither."""
+    first = book(extra=[_field("035", "a", "(OCoLC)946522059")])
+    second = book(extra=[_field("035", "a", "(OCoLC)153920708")])
+    bridge = book(extent=None, leader=CROSSWALKED, author=None)
+    profiles = {1: match_profile(first), 2: match_profile(second), 3: match_profile(bridge)}
+    assert partition(profiles) == {(1,), (2,), (3,)}
+
+
+def test_oclc_numbers_merged_into_a_record_still_join_its_copies() -> None:
+    """A number in 019 or 035 $z (a record WorldCat merged) joins the record under it."""
+    merged = book(
+        extra=[
+            _field("035", "a", "(OCoLC)777"),
+            _field("019", "a", "12345"),
+            _field("035", "z", "(OCoLC)ocm00000888"),
+        ]
+    )
+    assert match_profile(merged).oclc_numbers == {"777", "12345", "888"}
+    older = book(extra=[_field("035", "a", "(OCoLC)12345")], publisher="Lain")
+    assert partition({1: match_profile(merged), 2: match_profile(older)}) == {(1, 2)}
+
+
+def test_volume_written_into_the_title_is_a_part() -> None:
+    """ "Tafsir al-Azhar Jilid 1" is volume 1: it joins $n "Jilid 1", not "Jilid 2"."""
+    folded = book("Tafsir al-Azhar Jilid 1", isbn="0805241167")
+    assert match_profile(folded).parts == ("1",)
+    assert main_title(folded) == "tafsiralazhar"
+    profiles = {
+        1: match_profile(folded),
+        2: match_profile(book("Tafsir al-Azhar", isbn="0805241167", part="Jilid 1")),
+        3: match_profile(book("Tafsir al-Azhar", isbn="0805241167", part="Jilid 2")),
+    }
+    assert partition(profiles) == {(1, 2), (3,)}
+
+
+def test_titles_compare_case_folded() -> None:
+    """Capitals written by a partner system ("WEISSWEIN") equal the original ("Weißwein")."""
+    assert comparable_title(book("Weißweinstudie")) == comparable_title(book("WEISSWEINSTUDIE"))
+
+
 def test_undated_record_between_two_years_stays_out() -> None:
     """A record of unknown year bridging 2019 and 2022 joins neither."""
     profiles = {1: match_profile(book(isbn="0805241167", year="2019")),
@@ -243,12 +397,54 @@ def test_undated_record_follows_its_only_dated_neighbour() -> None:
     assert partition(profiles) == {(1, 2), (3,)}
 
 
-def test_thin_dublin_core_copy_joins_through_title_year_and_publisher() -> None:
-    """A copy with no identifiers or extent joins through the imprint key."""
-    thin = book(author=None, extent=None, subtitle=None)
-    profiles = {1: match_profile(book(author="Siregar, Ahmad")), 2: match_profile(thin)}
-    [result] = cluster(profiles)
-    assert result.describe()[2] == "same title, publisher and year as 1"
+def test_thin_dublin_core_copy_joins_through_title_and_publisher() -> None:
+    """A crosswalked copy without identifiers, date, extent or main entry, its
+    subtitle inside 245 $a, joins through the imprint key."""
+    full = book(subtitle="dari masa ke masa", isbn="0805241167")
+    thin = book(
+        "Sejarah kota Tanjungbalai : dari masa ke masa",
+        year=None,
+        extent=None,
+        author=None,
+        leader=CROSSWALKED,
+    )
+    [result] = cluster({1: match_profile(full), 2: match_profile(thin)})
+    assert result.describe()[2] == "same title and publisher as 1"
+
+
+def test_title_keys_keep_different_people_apart() -> None:
+    """Two books of one short title by one publisher, by different authors, stay apart."""
+    profiles = {
+        1: match_profile(book("Poems", author="Anwar, Chairil")),
+        2: match_profile(book("Poems", author="Sapardi Djoko Damono")),
+    }
+    assert partition(profiles) == {(1,), (2,)}
+
+
+def test_people_agree_whichever_of_them_a_crosswalk_made_the_main_entry() -> None:
+    """A copy whose 100 is the original's 700 still agrees on its people."""
+    original = book(author="Tyson.", extra=[_field("700", "a", "Upu, Chuck.")])
+    copy = book(author="Upu, Chuck", extra=[_field("720", "a", "Tyson")], extent=None)
+    assert partition({1: match_profile(original), 2: match_profile(copy)}) == {(1, 2)}
+
+
+def test_records_without_a_publisher_join_by_title_and_author() -> None:
+    """A manuscript and its copy, naming no publisher, join through title and author;
+    a record naming its publisher has the imprint key instead."""
+    manuscript = book("Hikayat Hang Tuah", publisher="", year=None, extent=None)
+    copy = book("HIKAYAT HANG TUAH", publisher="", year=None, extent=None, author="Ahmad Siregar")
+    [result] = cluster({1: match_profile(manuscript), 2: match_profile(copy)})
+    assert result.describe()[2] == "same title and author as 1, neither naming a publisher"
+    assert match_profile(book("Hikayat Hang Tuah")).author_title is None
+
+
+def test_kind_of_material_is_as_coarse_as_dublin_core() -> None:
+    """A sound recording crosswalked as Sound joins the musical recording; a book does not."""
+    music = book("Lagu-lagu Melayu pesisir", leader="00000njm a2200000 i 4500", extent=None)
+    sound = book("Lagu-lagu Melayu pesisir", leader="00000nim a2200000uu 4500", extent=None)
+    text = book("Lagu-lagu Melayu pesisir", extent=None)
+    assert match_profile(music).imprint == match_profile(sound).imprint
+    assert match_profile(music).imprint != match_profile(text).imprint
 
 
 def test_first_member_reason() -> None:
@@ -274,20 +470,24 @@ def test_changing_one_record_splits_its_cluster() -> None:
     assert partition(profiles) == {(1,), (2,), (3,)}
 
 
-_ISBNS = ["0805241167", "9780804190114", "0192827609"]
+_ISBNS = ["0805241167", "9780804190114", "0385504209"]
 _TITLES = ["Sejarah kota Tanjungbalai", "Cerita rakyat Asahan"]
 
 
 @st.composite
 def profiles_strategy(draw: st.DrawFn) -> MatchProfile:
-    """A small profile drawn so that keys collide and guards conflict often."""
+    """A small profile drawn so that keys collide and guards conflict often,
+    crosswalked copies of unknown carrier among them."""
+    oclc = draw(st.sampled_from([None, "1", "2"]))
     record = book(
         title=draw(st.sampled_from(_TITLES)),
         isbn=draw(st.sampled_from([None, *_ISBNS])),
         year=draw(st.sampled_from([None, "2019", "2020"])),
         edition=draw(st.sampled_from([None, "Edisi 2", "Edisi 3"])),
         online=draw(st.booleans()),
-        extra=[_field("035", "a", f"(OCoLC){draw(st.integers(1, 3))}")],
+        extent=draw(st.sampled_from([None, "240 hlm.", "246 hlm.", "312 hlm."])),
+        leader=draw(st.sampled_from(["00000nam a2200000 i 4500", CROSSWALKED])),
+        extra=[_field("035", "a", f"(OCoLC){oclc}")] if oclc else [],
     )
     return match_profile(record)
 
@@ -340,6 +540,22 @@ def _key_connected(start: int, profiles: dict[int, MatchProfile]) -> set[int]:
                 reached.add(other)
                 frontier.append(other)
     return reached
+
+
+def test_profiles_round_trip_through_the_stored_json() -> None:
+    """A profile survives the database's JSON, and one stored before the newer fields loads."""
+    link = pymarc.Field(
+        tag="856",
+        indicators=pymarc.Indicators("4", "0"),
+        subfields=[pymarc.Subfield("u", "https://spada.id/c?id=7")],
+    )
+    profile = match_profile(book("Tafsir al-Azhar Jilid 1", isbn="0805241167", extra=[link]))
+    assert profile_from_json(profile_to_json(profile)) == profile
+
+    older = '{"isbns":["9780805241167"],"imprint":"x/y/a","year":2019,"parts":["1"]}'
+    assert profile_from_json(older) == MatchProfile(
+        isbns=frozenset({"9780805241167"}), imprint="x/y/a", year=2019, parts=("1",)
+    )
 
 
 # --------------------------------------------------------------------------
