@@ -159,13 +159,19 @@ class MessageKind(StrEnum):
 Code = TypeVar("Code", bound=StrEnum)
 
 
-def code(kind: type[Code], text: str) -> Code:
-    """Read a code a user typed (`--reason NotHeld`), refusing one outside the list."""
+def code(kind: type[Code], text: str, origin: str | None = None) -> Code:
+    """Read a code a user typed (`--reason NotHeld`), refusing one outside the list.
+
+    `origin` names where the text came from (an option, a message file) for the refusal.
+    """
     try:
         return kind(text)
     except ValueError:
         allowed = ", ".join(member.value for member in kind)
-        raise StepRefused(f"unknown {kind.__name__} {text!r}; use one of: {allowed}") from None
+        where = f"{origin}: " if origin else ""
+        raise StepRefused(
+            f"{where}unknown {kind.__name__} {text!r}; use one of: {allowed}"
+        ) from None
 
 
 # ---------------------------------------------------------------- the request's states
@@ -953,6 +959,16 @@ def _write_confirmation_header(parent: etree._Element, message: Confirmation) ->
     _sub(element, "timestampReceived", _when(message.timestamp_received))
     status = MessageStatus.OK if message.error_type is None else MessageStatus.ERROR
     _sub(element, "messageStatus", status)
+
+
+def without_patron(xml_bytes: bytes) -> bytes:
+    """The same message with every patronInfo removed, for purging closed requests."""
+    root = etree.fromstring(xml_bytes, _safe_parser())
+    for patron in root.findall(".//" + _path("patronInfo")):
+        parent = patron.getparent()
+        if parent is not None:
+            parent.remove(patron)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
 
 # ---------------------------------------------------------------- validating
