@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, func, select
 from sqlmodel import Session, col
 
 from harvesters.errors import StepRefused
+from resource_pool.config import PoolConfig
 from resource_pool.db import session_scope
 from resource_pool.models import (
     Cluster,
@@ -19,7 +21,18 @@ from resource_pool.models import (
     RejectedRecord,
     Source,
     SourceRecord,
+    utcnow,
 )
+from resource_pool.schedule import (
+    ScheduleSettings,
+    cron_trigger,
+    is_due,
+    last_successes,
+    next_run,
+    schedule_settings,
+    source_trigger,
+)
+from resource_pool.schedule_models import NightlyRun
 
 
 def _iso(value: Any) -> str | None:
@@ -148,8 +161,20 @@ def reject_rows(
     ]
 
 
-def source_status(engine: Engine) -> list[dict[str, Any]]:
-    """Per source: last success, last failure with its message, live record count."""
+def source_status(engine: Engine, config: PoolConfig | None = None) -> list[dict[str, Any]]:
+    """Per source: last success, last failure with its message, live record count.
+
+    With the configuration, also each source's next run by its schedule and
+    whether `pool harvest --due` would take it now; configured sources not
+    yet harvested are listed too.
+    """
+    rows = _stored_source_status(engine)
+    if config is None:
+        return rows
+    return _with_schedules(rows, config, schedule_settings(config), last_successes(engine))
+
+
+def _stored_source_status(engine: Engine) -> list[dict[str, Any]]:
     with session_scope(engine, read_only=True) as session:
         sources = session.execute(select(Source).order_by(col(Source.name))).scalars().all()
         counts = dict(
@@ -178,6 +203,73 @@ def source_status(engine: Engine) -> list[dict[str, Any]]:
                 }
             )
     return rows
+
+
+def _with_schedules(
+    rows: list[dict[str, Any]],
+    config: PoolConfig,
+    settings: ScheduleSettings,
+    last: dict[str, datetime],
+) -> list[dict[str, Any]]:
+    by_name = {row["source"]: row for row in rows}
+    for source in config.sources:
+        by_name.setdefault(source.name, _unharvested(source.name, source.kind))
+
+    now = utcnow()
+    for source in config.sources:
+        row = by_name[source.name]
+        scheduled = source.enabled and source.schedule
+        trigger = source_trigger(source, settings) if scheduled else None
+        row["schedule"] = source.schedule if source.enabled else "disabled"
+        row["next_run"] = _local(next_run(trigger, now), settings) if trigger else None
+        row["due"] = trigger is not None and is_due(trigger, last.get(source.name), now)
+    return sorted(by_name.values(), key=lambda row: str(row["source"]))
+
+
+def _unharvested(name: str, kind: str) -> dict[str, Any]:
+    return {
+        "source": name,
+        "kind": kind,
+        "records": 0,
+        "last_run": None,
+        "last_success": None,
+        "last_failure": None,
+        "failure": None,
+        "resuming": False,
+        "locked_by": None,
+    }
+
+
+def _local(moment: datetime | None, settings: ScheduleSettings) -> str | None:
+    """A time in the pool's own zone, with its offset: "2026-12-04 02:00:00+07:00"."""
+    if moment is None:
+        return None
+    return moment.astimezone(settings.timezone).isoformat(sep=" ", timespec="seconds")
+
+
+def nightly_status(engine: Engine, config: PoolConfig) -> dict[str, Any]:
+    """The nightly pipeline: its schedule, next run, and how the last one went."""
+    settings = schedule_settings(config)
+    trigger = cron_trigger(settings.nightly, settings.timezone, "pool.toml [nightly] schedule")
+    with session_scope(engine, read_only=True) as session:
+        last: NightlyRun | None = session.execute(
+            select(NightlyRun).order_by(col(NightlyRun.id).desc()).limit(1)
+        ).scalar_one_or_none()
+    return {
+        "schedule": settings.nightly,
+        "in_service": settings.nightly_enabled,
+        "next_run": _local(next_run(trigger, utcnow()), settings),
+        "last_run": _iso(last.started) if last else None,
+        "last_status": last.status if last else None,
+        "failed_steps": _failed_steps(last),
+    }
+
+
+def _failed_steps(run: NightlyRun | None) -> str | None:
+    if run is None:
+        return None
+    failed = [step["step"] for step in json.loads(run.steps) if step["status"] == "failed"]
+    return ", ".join(failed) or None
 
 
 def _last_run(session: Session, source_id: int | None, status: str | None) -> HarvestRun | None:
