@@ -194,6 +194,13 @@ def harvest(
     all_sources: Annotated[
         bool, typer.Option("--all", help="Harvest every enabled source.")
     ] = False,
+    due: Annotated[
+        bool,
+        typer.Option(
+            "--due",
+            help="Harvest each source whose schedule fired since its last success (for cron).",
+        ),
+    ] = False,
     full: Annotated[
         bool, typer.Option("--full", help="Ignore the incremental state and harvest everything.")
     ] = False,
@@ -216,10 +223,16 @@ def harvest(
     page, so running the same command again resumes it.
 
     Example: pool harvest --all      Example: pool harvest tbl-books --full
+    Example: pool harvest --due
     """
+    options = HarvestOptions(full=full, force=force, from_date=from_date, until_date=until_date)
+    if due:
+        from resource_pool.cli_schedule import harvest_due
+
+        harvest_due(sources or [], all_sources, options)
+        return
     config = state.config
     chosen = _chosen_sources(config, sources or [], all_sources)
-    options = HarvestOptions(full=full, force=force, from_date=from_date, until_date=until_date)
     summaries = [_harvest_one(config, name, options) for name in chosen]
     _print_summaries(summaries)
     if any(s.status != "ok" for s in summaries):
@@ -342,13 +355,17 @@ def rejects(
 
 @app.command()
 def status() -> None:
-    """Show each source: records, last success, last failure and its message.
+    """Show each source (records, last success, last failure and why, next run) and the nightly.
 
     Example: pool status
     """
-    rows = reports.source_status(state.engine)
+    rows = reports.source_status(state.engine, state.config)
+    nightly = reports.nightly_status(state.engine, state.config)
     columns = ["source", "kind", "records", "last_run", "last_success", "last_failure", "failure"]
-    emit(rows, _table("Sources", rows, columns))
+    emit({"sources": rows, "nightly": nightly}, _table("Sources", rows, [*columns, "next_run"]))
+    if not state.json:
+        nightly_columns = ["schedule", "next_run", "last_run", "last_status", "failed_steps"]
+        out.print(_table("Nightly", [nightly], nightly_columns))
 
 
 # pool catalog
@@ -464,6 +481,15 @@ def db_current() -> None:
 
 # Command groups kept in modules of their own register here, one import each.
 # They import `state` and `emit` from this module, so they come after them.
+from resource_pool.cli_export import export_command, serve_command  # noqa: E402
+from resource_pool.cli_request import request_app  # noqa: E402
+from resource_pool.cli_schedule import nightly_command, schedule_command  # noqa: E402
+
+app.add_typer(request_app, name="request")
+app.command("export")(export_command)
+app.command("serve")(serve_command)
+app.command("schedule")(schedule_command)
+app.command("nightly")(nightly_command)
 
 
 def main() -> None:

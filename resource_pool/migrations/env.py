@@ -5,7 +5,10 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
+import resource_pool.exchange_models  # noqa: F401
+import resource_pool.export_models  # noqa: F401
 import resource_pool.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+import resource_pool.schedule_models  # noqa: F401
 
 engine = context.config.attributes["engine"]
 

@@ -1,0 +1,190 @@
+"""`pool export` and `pool serve`: the catalogue out to OPACs, as files or over OAI-PMH."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from resource_pool.cli import _table, emit, err, state
+from resource_pool.export import (
+    FORMATS,
+    PROFILES,
+    ExportSummary,
+    export_catalogue,
+    export_target,
+    target_rows,
+)
+
+
+def export_command(
+    format_name: Annotated[
+        str | None,
+        typer.Option("--format", help="marc (ISO 2709, UTF-8), marcxml or jsonl."),
+    ] = None,
+    out: Annotated[
+        str | None, typer.Option("--out", help="File to write, or - for standard output.")
+    ] = None,
+    target: Annotated[
+        str | None,
+        typer.Option(
+            "--target",
+            help="A target named in pool.toml (export.targets): what changed since its last "
+            "run, plus a file of deleted union ids.",
+        ),
+    ] = None,
+    flag: Annotated[
+        str | None, typer.Option("--flag", help="Only clusters with this flag, e.g. rare.")
+    ] = None,
+    profile: Annotated[
+        str,
+        typer.Option("--profile", help="Holdings as 852 (vufind, generic) or 952 (koha)."),
+    ] = "generic",
+    full: Annotated[
+        bool, typer.Option("--full", help="With --target: everything again, as on its first run.")
+    ] = False,
+    list_targets: Annotated[
+        bool, typer.Option("--list-targets", help="List the targets and their last runs.")
+    ] = False,
+) -> None:
+    """Export the union catalogue as MARC 21, MARCXML or JSON lines: in full, or for a target.
+
+    Every live cluster is one merged record: 001 the union id, 035 the members,
+    852 (or 952) the holdings, 987 the flags. A target writes only the clusters
+    changed since its last successful run, and a .delete file of removed ids.
+
+    Example: pool export --format marc --out /tmp/pool.mrc      Example: pool export --target vufind
+    """
+    if list_targets:
+        rows = target_rows(state.engine, state.config)
+        columns = ["name", "format", "profile", "flag", "last_status", "mark", "last_records"]
+        emit(rows, _table("Export targets", rows, columns))
+        return
+    if target is not None:
+        _refuse_with_target(format_name, out, flag, profile)
+        with _progress_bar(f"export {target}") as progress:
+            summary = export_target(
+                state.engine, state.config, target, full=full, progress=progress
+            )
+        _report(summary)
+        return
+    _export_file(format_name, out, flag, profile, full)
+
+
+def _refuse_with_target(
+    format_name: str | None, out: str | None, flag: str | None, profile: str
+) -> None:
+    given = {"--format": format_name, "--out": out, "--flag": flag}
+    if profile != "generic":
+        given["--profile"] = profile
+    for option, value in given.items():
+        if value is not None:
+            raise typer.BadParameter(
+                f"{option} {value!r}: a target takes its settings from pool.toml",
+                param_hint=option,
+            )
+
+
+def _export_file(
+    format_name: str | None, out: str | None, flag: str | None, profile: str, full: bool
+) -> None:
+    if full:
+        raise typer.BadParameter("--full goes with --target NAME", param_hint="--full")
+    if format_name not in FORMATS:
+        raise typer.BadParameter(
+            f"{format_name!r}: give one of {', '.join(FORMATS)}", param_hint="--format"
+        )
+    if out is None:
+        raise typer.BadParameter(
+            "give a file to write, or - for standard output", param_hint="--out"
+        )
+    if profile not in PROFILES:
+        raise typer.BadParameter(
+            f"{profile!r}: give one of {', '.join(PROFILES)}", param_hint="--profile"
+        )
+
+    destination = sys.stdout.buffer if out == "-" else Path(out)
+    with _progress_bar(f"export {format_name}") as progress:
+        summary = export_catalogue(
+            state.engine,
+            state.config,
+            format_name,
+            destination,
+            flag=flag,
+            profile=profile,
+            progress=progress,
+        )
+    _report(summary, to_stderr=out == "-")
+
+
+@contextmanager
+def _progress_bar(label: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar on a terminal; nothing when the output is piped or JSON."""
+    if state.json or not err.is_terminal:
+        yield None
+        return
+    columns = (
+        TextColumn(f"[bold]{label}[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("clusters"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task(label, total=None)
+
+        def advance(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield advance
+
+
+def _report(summary: ExportSummary, to_stderr: bool = False) -> None:
+    if to_stderr:
+        err.print(
+            f"{summary.records:,} records written, {len(summary.oversized)} over the format's "
+            f"limits, in {summary.seconds:.1f}s"
+        )
+    else:
+        row = {**summary.as_dict(), "oversized": len(summary.oversized)}
+        columns = ["records", "oversized", "path", "seconds"]
+        if summary.target:
+            columns = ["target", "records", "deleted", "oversized", "path", "deletes_path"]
+        emit(summary.as_dict(), _table("Export", [row], columns))
+    if summary.problems and not state.json:
+        err.print(
+            f"[yellow]{len(summary.problems)} records were not written[/]: ISO 2709 cannot hold "
+            "them; export with --format marcxml or jsonl to include them."
+        )
+        for problem in summary.problems:
+            err.print(f"  {problem}", highlight=False)
+
+
+def serve_command(
+    host: Annotated[
+        str | None,
+        typer.Option("--host", help="Address to listen on [default: pool.toml [serve] host]."),
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option("--port", help="Port to listen on; 0 picks a free one [default: 8080]."),
+    ] = None,
+) -> None:
+    """Serve the catalogue over OAI-PMH 2.0 (marc21, oai_dc) until stopped, with waitress.
+
+    OPACs such as VuFind and Koha, and Indonesia OneSearch, harvest it at
+    http://HOST:PORT/oai. Deleted clusters stay visible as deleted records.
+
+    Example: pool serve --host 0.0.0.0 --port 8080
+    """
+    from resource_pool.oai_provider import serve
+
+    def announce(url: str) -> None:
+        err.print(f"serving OAI-PMH at {url}", highlight=False)
+
+    serve(state.engine, state.config, host=host, port=port, announce=announce)
