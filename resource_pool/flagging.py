@@ -6,13 +6,13 @@ import logging
 from collections import Counter, defaultdict
 from collections.abc import Callable
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 from sqlmodel import Session, col
 
 from resource_pool.catalogue import Catalogue
 from resource_pool.config import PoolConfig
 from resource_pool.db import session_scope
-from resource_pool.models import Cluster, Flag
+from resource_pool.models import Cluster, Flag, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +40,12 @@ def recompute_flags(
         batch = ids[start : start + BATCH]
         with session_scope(engine) as session:
             before = _flags_of(session, batch)
-            after = catalogue.refresh_flags(session, batch)
+            catalogue.refresh_flags(session, batch)
+            after = _flags_of(session, batch)
+            _mark_changed(session, [c for c in batch if before.get(c) != after.get(c)])
         for cluster_id in batch:
-            old, new = before.get(cluster_id, set()), after.get(cluster_id, set())
+            old = {flag for flag, _, _ in before.get(cluster_id, set())}
+            new = {flag for flag, _, _ in after.get(cluster_id, set())}
             gained.update(new - old)
             lost.update(old - new)
             held.update(new)
@@ -58,11 +61,23 @@ def recompute_flags(
     return report
 
 
-def _flags_of(session: Session, cluster_ids: list[int]) -> dict[int, set[str]]:
-    flags: dict[int, set[str]] = defaultdict(set)
+def _flags_of(session: Session, cluster_ids: list[int]) -> dict[int, set[tuple[str, str, str]]]:
+    """Each cluster's flags as (flag, rule, evidence)."""
+    flags: dict[int, set[tuple[str, str, str]]] = defaultdict(set)
     rows = session.execute(
-        select(col(Flag.cluster_id), col(Flag.flag)).where(col(Flag.cluster_id).in_(cluster_ids))
+        select(col(Flag.cluster_id), col(Flag.flag), col(Flag.rule), col(Flag.evidence)).where(
+            col(Flag.cluster_id).in_(cluster_ids)
+        )
     )
-    for cluster_id, name in rows:
-        flags[cluster_id].add(name)
+    for cluster_id, name, rule, evidence in rows:
+        flags[cluster_id].add((name, rule, evidence))
     return flags
+
+
+def _mark_changed(session: Session, cluster_ids: list[int]) -> None:
+    # Exports and the OAI-PMH provider find what changed by changed_at: a
+    # cluster whose flags or their evidence changed has changed for them too.
+    if cluster_ids:
+        session.execute(
+            update(Cluster).where(col(Cluster.id).in_(cluster_ids)).values(changed_at=utcnow())
+        )

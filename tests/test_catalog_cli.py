@@ -85,3 +85,34 @@ def test_flags_recompute_applies_a_rule_change(demo_db: str, tmp_path: Path) -> 
     assert after == before + report["rare"]["gained"] == report["rare"]["clusters"]
     runs = pool_json("runs", config=config, db=url)
     assert len(runs) == 6
+
+
+def test_flags_recompute_marks_changed_clusters_for_exports(demo_db: str, tmp_path: Path) -> None:
+    """Clusters whose flags a rule change altered count as changed for incremental exports."""
+    config = tmp_path / "config"
+    shutil.copytree(ROOT / "config", config)
+    url = demo_db.replace("pool.sqlite", "marks.sqlite")
+    shutil.copyfile(demo_db.removeprefix("sqlite:///"), url.removeprefix("sqlite:///"))
+    out = tmp_path / "first.jsonl"
+    assert (
+        pool("export", "--format", "jsonl", "--out", str(out), config=config, db=url).returncode
+        == 0
+    )
+
+    rules = (config / "flags.toml").read_text()
+    (config / "flags.toml").write_text(rules.replace("rare_before = 1850", "rare_before = 1990"))
+    report = pool_json("flags", "recompute", config=config, db=url)
+
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        newest = connection.execute(text("SELECT max(changed_at) FROM cluster")).scalar()
+        touched = connection.execute(
+            text("SELECT count(*) FROM cluster WHERE changed_at = :at"), {"at": newest}
+        ).scalar()
+        clusters = connection.execute(text("SELECT count(*) FROM cluster")).scalar()
+    engine.dispose()
+    # Clusters that gained the flag changed, and so did rare ones whose evidence
+    # now names another rule; clusters the new year does not reach did not.
+    assert report["rare"]["gained"] <= touched < clusters
