@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import glob
-import io
 import json
 import os
 import sys
@@ -31,6 +30,7 @@ import pymarc
 
 from harvesters.courses import KIND as COURSES
 from harvesters.courses import CourseHarvester
+from harvesters.marc import MarcFileHarvester
 from resource_pool.flags import FlagContext, Holding, Member, RuleSet, evaluate, load_rules
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,12 +76,9 @@ def corpora_dir() -> Path:
 
 
 def read_marc(path: Path) -> list[pymarc.Record]:
-    """Every readable record of an ISO 2709 or MARCXML file; unreadable ones are left out."""
-    data = path.read_bytes()
-    if data.lstrip()[:1] == b"<":
-        return [r for r in pymarc.parse_xml_to_array(io.BytesIO(data)) if r is not None]
-    reader = pymarc.MARCReader(data, to_unicode=True, force_utf8=False, utf8_handling="replace")
-    return [record for record in reader if record is not None]
+    """Every record of an ISO 2709 or MARCXML file as the pool reads it; rejects are left out."""
+    harvester = MarcFileHarvester(source="labels", partner="X", path=str(path))
+    return [record.marc for page in harvester.pages(None) for record in page.records if record.marc]
 
 
 def record_id(record: pymarc.Record, path: Path, position: int) -> str:
