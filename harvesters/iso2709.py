@@ -31,21 +31,113 @@ def decode_record(chunk: bytes) -> pymarc.Record:
     if len(chunk) < LEADER_LENGTH + 1:
         raise RecordError(f"only {len(chunk)} bytes: too short for a leader and a directory")
     leader = _leader(chunk)
+
+    fields = _plain_fields(chunk, leader)
+    if fields is None:
+        fields = _checked_fields(chunk, leader)
+    return pymarc.Record(leader=leader[:9] + "a" + leader[10:], fields=fields)
+
+
+def control_number(chunk: bytes) -> str | None:
+    """The 001 where the directory places it, without decoding the record.
+
+    "" when the directory lists no 001; None when it cannot be read or the
+    bytes are not printable ASCII. For a well-formed record this is the text
+    `decode_record` gives its 001; a malformed one may decode differently, so
+    the answer is fit for looking a record up, not for naming it.
+    """
+    base = chunk.find(FIELD_END, LEADER_LENGTH) + 1
+    if base == 0:
+        return None
+    for tag, length, offset in _ENTRY.findall(chunk, LEADER_LENGTH, base - 1):
+        if tag == b"001":
+            start = base + int(offset)
+            data = chunk[start : start + int(length) - 1]
+            return data.decode("ascii") if _PRINTABLE_ASCII.fullmatch(data) else None
+    return ""
+
+
+_PRINTABLE_ASCII = re.compile(b"[\x20-\x7e]*")
+
+
+def _checked_fields(chunk: bytes, leader: str) -> list[pymarc.Field]:
+    """Every field, each part of the record checked and repaired where that is unambiguous."""
     base = _base_address(chunk)
     entries = _directory(chunk, base)
     raw_fields = _field_data(chunk, base, entries)
 
     encoding = _encoding(leader, raw_fields)
     try:
-        fields = [_field(tag, data, encoding) for tag, data in raw_fields]
+        return [_field(tag, data, encoding) for tag, data in raw_fields]
     except UnicodeDecodeError:
         # A multi-byte character cut by a subfield mark, or Latin-1 bytes in
         # a record marked UTF-8: MARC-8 is the only other reading we try.
-        fields = [_field(tag, data, "marc-8") for tag, data in raw_fields]
-    record = pymarc.Record(leader=leader[:9] + "a" + leader[10:], to_unicode=True)
-    for field in fields:
-        record.add_field(field)
-    return record
+        return [_field(tag, data, "marc-8") for tag, data in raw_fields]
+
+
+# The plain path: most records are well formed UTF-8 (all of a Library of
+# Congress file). For them the directory only has to be confirmed, the text
+# is decoded once, and the fields come from splitting it. Anything unusual
+# returns None and goes the checked way, which gives the same fields for
+# the records both can read.
+
+
+def _plain_fields(chunk: bytes, leader: str) -> list[pymarc.Field] | None:
+    base = chunk.find(FIELD_END, LEADER_LENGTH) + 1
+    directory = chunk[LEADER_LENGTH : base - 1]
+    entries = _ENTRY.findall(directory)
+    if base == 0 or len(entries) * ENTRY_LENGTH != len(directory):
+        return None
+
+    body = _contiguous_body(chunk[base:], entries)
+    if body is None or (leader[9] != "a" and b"\x1b" in body) or _ODD_CODE.search(body):
+        return None
+    try:
+        texts = body.decode("utf-8").split("\x1e")
+    except UnicodeDecodeError:
+        return None
+
+    fields = []
+    for (tag, _, _), text in zip(entries, texts, strict=False):
+        field = _plain_field(tag.decode("ascii"), text)
+        if field is None:
+            return None
+        fields.append(field)
+    return fields
+
+
+def _contiguous_body(data: bytes, entries: list[tuple[bytes, bytes, bytes]]) -> bytes | None:
+    """The field data when the directory lists the fields end to end, in order, each
+    closed by its terminator and holding no other; else None."""
+    position = 0
+    for _, length, offset in entries:
+        size = int(length)
+        if int(offset) != position or size == 0:
+            return None
+        position += size
+        if position > len(data) or data[position - 1] != FIELD_END:
+            return None
+    body = data[:position]
+    return body if body.count(FIELD_END) == len(entries) else None
+
+
+# Builds a Subfield (a named tuple) from its two values without the Python
+# call named tuples make for each one: a record has some fifty subfields.
+_subfield = tuple.__new__
+
+# A subfield code outside ASCII is read as "?" by the checked path.
+_ODD_CODE = re.compile(b"\x1f[\x80-\xff]")
+
+
+def _plain_field(tag: str, text: str) -> pymarc.Field | None:
+    if tag < "010" and tag.isdigit():
+        return pymarc.Field(tag=tag, data=text)
+    head, *parts = text.split("\x1f")
+    if not head.isascii():
+        return None
+    subfields = [_subfield(pymarc.Subfield, (part[0], part[1:])) for part in parts if part]
+    indicators = pymarc.Indicators(*head.ljust(2)[:2])
+    return pymarc.Field(tag=tag, indicators=indicators, subfields=subfields)
 
 
 def _leader(chunk: bytes) -> str:
@@ -59,8 +151,10 @@ def _leader(chunk: bytes) -> str:
         raise RecordError(f"leader {leader!r} has neither a record length nor a base address")
     # Leader/20-23 are always "4500" in MARC 21; a control character in a
     # coded position is read as blank (undefined) rather than losing the record.
-    repaired = "".join(c if c.isprintable() else " " for c in leader[:20]) + "4500"
-    return repaired
+    coded = leader[:20]
+    if not coded.isprintable():
+        coded = "".join(c if c.isprintable() else " " for c in coded)
+    return coded + "4500"
 
 
 def _base_address(chunk: bytes) -> int:

@@ -5,6 +5,11 @@ that disappeared from the files can be marked deleted once the run is
 complete. The checkpoint names the file and the byte offset (ISO 2709) or
 record number (MARCXML) after the last stored page, so a killed run resumes
 there instead of starting over.
+
+Most of a repeated delivery is unchanged. Given a way to ask the pool
+(`unchanged`), an ISO 2709 record the pool already holds with the very same
+bytes is passed on undecoded: the run then costs a hash per record, not a
+parse.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import hashlib
 import io
 import logging
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, cast
@@ -26,13 +31,16 @@ from lxml import etree
 
 from harvesters.errors import RecordError, SourceError
 from harvesters.holdings import holdings_from
-from harvesters.iso2709 import RECORD_END, decode_record
+from harvesters.iso2709 import RECORD_END, control_number, decode_record
 from harvesters.records import Checkpoint, HarvestedRecord, Page, Rejection
 
 log = logging.getLogger(__name__)
 
 MARCXML_NS = "http://www.loc.gov/MARC21/slim"
 _READ_SIZE = 1 << 20
+
+IdentityCheck = Callable[[list[tuple[str, str]]], set[tuple[str, str]]]
+"""Given (local id, content hash) pairs, those the pool holds as live records."""
 
 
 @dataclass
@@ -49,6 +57,8 @@ class MarcFileHarvester:
     timeout: float = 60.0
     max_bytes: int = 8 << 30
     """The most a file may hold once uncompressed; a gzip bomb stops here."""
+    unchanged: IdentityCheck | None = None
+    """Asks the pool which records it holds already, byte for byte (see the module's note)."""
 
     def pages(self, checkpoint: Checkpoint | None) -> Iterator[Page]:
         files = self._files()
@@ -129,43 +139,81 @@ class MarcFileHarvester:
 
     def _iso2709_pages(self, stream: _CappedReader, location: str, offset: int) -> Iterator[Page]:
         stream.skip(offset)
-        page = Page()
-        number = 0
+        page, pending = Page(), []
         for start, chunk in _split_records(stream, offset):
-            number += 1
-            stated = _stated_length(chunk)
-            if start + len(chunk) == stream.position and stated > len(chunk) + 1:
-                reason = (
-                    f"the file ends inside this record: {len(chunk)} bytes found, "
-                    f"its leader says {stated}"
-                )
-                page.rejections.append(
-                    Rejection(self.source, location, f"byte {start}", reason, chunk)
-                )
+            if not chunk.lstrip(_PADDING):
                 continue
-            self._add_iso2709(page, chunk, location, start)
-            if len(page.records) + len(page.rejections) >= self.page_size:
+            pending.append(_Chunk(start, chunk, _cut_off(chunk, start, stream.position)))
+            if len(pending) >= self.page_size:
+                self._add_iso2709(page, pending, location)
                 page.checkpoint = {"offset": start + len(chunk) + 1}
                 page.label = f"{Path(location).name} @ byte {start}"
                 yield page
-                page = Page()
-        if page.records or page.rejections:
+                page, pending = Page(), []
+        if pending:
+            self._add_iso2709(page, pending, location)
             page.checkpoint = {"offset": stream.position}
             page.label = f"{Path(location).name} @ end"
             yield page
 
-    def _add_iso2709(self, page: Page, chunk: bytes, location: str, start: int) -> None:
-        body = chunk.lstrip(b"\r\n\x00\x1a ")
-        if not body:
-            return
+    def _add_iso2709(self, page: Page, pending: list[_Chunk], location: str) -> None:
+        held = self._held_unchanged(pending)
+        read = {
+            item.start: self._read(item, location) for item in pending if item.start not in held
+        }
+
+        # A record decoded here may share its id with one the pool holds: that
+        # one is decoded too, so the store sees both and tells them apart.
+        named = {
+            outcome.local_id for outcome in read.values() if isinstance(outcome, HarvestedRecord)
+        }
+        for item in pending:
+            outcome = read.get(item.start)
+            if outcome is None and held[item.start] in named:
+                outcome = self._read(item, location)
+            elif outcome is None:
+                outcome = self._undecoded(held[item.start], item)
+            if isinstance(outcome, Rejection):
+                page.rejections.append(outcome)
+            else:
+                page.records.append(outcome)
+
+    def _read(self, item: _Chunk, location: str) -> HarvestedRecord | Rejection:
+        position = f"byte {item.start}"
+        if item.cut_off:
+            return Rejection(self.source, location, position, item.cut_off, item.chunk)
+        body = item.chunk.lstrip(_PADDING)
         try:
             record = decode_record(body)
         except RecordError as error:
-            page.rejections.append(
-                Rejection(self.source, location, f"byte {start}", error.reason, chunk)
-            )
-            return
-        page.records.append(self._harvested(record, body + RECORD_END, "marc"))
+            return Rejection(self.source, location, position, error.reason, item.chunk)
+        return self._harvested(record, body + RECORD_END, "marc")
+
+    def _held_unchanged(self, pending: list[_Chunk]) -> dict[int, str]:
+        """Start offset -> local id of each record the pool holds with these very bytes.
+
+        The id is read from the directory without decoding. A pair the pool
+        holds names bytes it stored under that id, so decoding them again would
+        give the same id back: a misread id can only miss, never mislead.
+        """
+        if self.unchanged is None:
+            return {}
+        identities = {}
+        for item in pending:
+            body = item.chunk.lstrip(_PADDING)
+            number = None if item.cut_off else control_number(body)
+            if number is not None:
+                original = body + RECORD_END
+                identities[item.start] = (self._local_id(number, original), _sha1(original))
+        held = self.unchanged(list(identities.values()))
+        return {start: pair[0] for start, pair in identities.items() if pair in held}
+
+    def _undecoded(self, local_id: str, item: _Chunk) -> HarvestedRecord:
+        # Neither MARC nor holdings: the store only moves an unchanged record's seen mark.
+        original = item.chunk.lstrip(_PADDING) + RECORD_END
+        return HarvestedRecord(
+            source=self.source, local_id=local_id, format="marc", original=original
+        )
 
     # MARCXML: streamed with iterparse; each record is cleared once read.
     # libxml2's recover mode repairs a broken document and goes on; a record
@@ -233,13 +281,24 @@ class MarcFileHarvester:
             holdings=holdings_from(record, self.holdings_tag),
         )
 
+    def _local_id(self, number: str, original: bytes) -> str:
+        return f"{self.partner}:{number.strip() or _content_name(original)}"
+
 
 def local_id_of(record: pymarc.Record, original: bytes) -> str:
     """The record's 001; records without one (SLiMS exports) are named by their content."""
     fields = record.get_fields("001")
     if fields and fields[0].data and fields[0].data.strip():
         return str(fields[0].data.strip())
-    return "sha1:" + hashlib.sha1(original).hexdigest()[:20]
+    return _content_name(original)
+
+
+def _content_name(original: bytes) -> str:
+    return "sha1:" + _sha1(original)[:20]
+
+
+def _sha1(original: bytes) -> str:
+    return hashlib.sha1(original).hexdigest()
 
 
 def record_from_marcxml(element: etree._Element) -> pymarc.Record:
@@ -352,9 +411,30 @@ def _split_records(stream: _CappedReader, offset: int) -> Iterator[tuple[int, by
         yield position, buffer
 
 
+_PADDING = b"\r\n\x00\x1a "
+"""Bytes some exports put between records: line ends, NULs, a DOS end-of-file mark."""
+
+
+@dataclass(slots=True)
+class _Chunk:
+    """One record's bytes, where they start in the file, and why they are cut off if they are."""
+
+    start: int
+    chunk: bytes
+    cut_off: str
+
+
+def _cut_off(chunk: bytes, start: int, read_so_far: int) -> str:
+    """Why the last bytes of a file are not a whole record; empty when they are one."""
+    stated = _stated_length(chunk)
+    if start + len(chunk) != read_so_far or stated <= len(chunk) + 1:
+        return ""
+    return f"the file ends inside this record: {len(chunk)} bytes found, its leader says {stated}"
+
+
 def _stated_length(chunk: bytes) -> int:
     """The record length Leader/00-04 claims, or 0 when it holds no number."""
-    stated = chunk.lstrip(b"\r\n\x00\x1a ")[:5]
+    stated = chunk.lstrip(_PADDING)[:5]
     return int(stated) if stated.isdigit() else 0
 
 

@@ -8,13 +8,15 @@ records it did not see as deleted, unless it is suspiciously small.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
 import stat
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -30,7 +32,7 @@ from resource_pool.config import PoolConfig, SourceConfig
 from resource_pool.db import session_scope
 from resource_pool.models import HarvestRun, RejectedRecord, Source, SourceRecord, utcnow
 from resource_pool.partners import partner_ids, sync_partners
-from resource_pool.store import PageContext, PageCounts, mark_deleted, store_page
+from resource_pool.store import PageContext, PageCounts, held_unchanged, mark_deleted, store_page
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +75,9 @@ class HarvestOptions:
 
 ProgressCallback = Callable[[RunSummary, Page], None]
 
+HeldCheck = Callable[[list[tuple[str, str]]], set[tuple[str, str]]]
+"""Given (local id, content hash) pairs, those the pool holds as live records of a source."""
+
 stop_requested = threading.Event()
 """Set by a signal handler (the scheduler's SIGTERM): runs stop after the page in flight."""
 
@@ -98,7 +103,8 @@ def harvest_source(
         message = f"source {source_config.name} is being harvested by {holder}; try again later"
         return _finish(engine, summary, started, "refused", message)
     try:
-        _run(engine, config, source_config, options, summary, progress)
+        with _fewer_collections():
+            _run(engine, config, source_config, options, summary, progress)
         status, error = "ok", None
     except Interrupted as stop:
         status, error = "interrupted", str(stop)
@@ -110,6 +116,23 @@ def harvest_source(
     finally:
         locks.release(engine, source_id, owner)
     return _finish(engine, summary, started, status, error)
+
+
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Let the cyclic garbage collector run less often while pages are stored.
+
+    A page holds some 100,000 young objects (MARC fields and subfields) that
+    live until it is stored and form no cycles; at Python's default threshold
+    of 700 allocations the collector walks them again and again, which took a
+    quarter of a harvest's time. Memory stays the same: cycles are still collected.
+    """
+    before = gc.get_threshold()
+    gc.set_threshold(50_000, 20, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 FULL_HARVEST_PROFILES = {"slims": 7, "inlislite": 7, "dspace": 7}
@@ -162,7 +185,7 @@ def _run(
     progress: ProgressCallback | None,
 ) -> None:
     context, checkpoint = _resume(engine, config, source_config, summary.run_id, options)
-    harvester = build_harvester(config, source_config, options)
+    harvester = build_harvester(config, source_config, options, _held_check(engine, context))
     catalogue = Catalogue(config)
     context.profile_function = catalogue.profile
     log.info(
@@ -174,7 +197,7 @@ def _run(
     for page in harvester.pages(checkpoint):
         with session_scope(engine) as session:
             counts = store_page(session, page, context)
-            catalogue.records_changed(session, counts.changed_ids)
+            catalogue.records_changed(session, counts.changed_ids, counts.records)
             if page.complete and page.full:
                 counts.deleted += _sweep(session, catalogue, source_config, context, options)
             _save_progress(session, context, page, summary, counts)
@@ -183,6 +206,25 @@ def _run(
             progress(summary, page)
         if stop_requested.is_set() and not page.complete:
             raise Interrupted(f"source {source_config.name}: stopped after page {summary.pages}")
+
+
+def _held_check(engine: Engine, context: PageContext) -> HeldCheck | None:
+    """What a harvester may ask before decoding: which records the pool holds byte for byte.
+
+    None for a source that holds nothing yet: its records are all new, and asking
+    would only cost time.
+    """
+    with session_scope(engine, read_only=True) as session:
+        table = SourceRecord.__table__  # type: ignore[attr-defined]
+        query = select(table.c.id).where(table.c.source_id == context.source_id).limit(1)
+        if session.execute(query).first() is None:
+            return None
+
+    def held(identities: list[tuple[str, str]]) -> set[tuple[str, str]]:
+        with session_scope(engine, read_only=True) as session:
+            return held_unchanged(session, context, identities)
+
+    return held
 
 
 def _resume(
@@ -351,8 +393,16 @@ def _finish(
     return summary
 
 
-def build_harvester(config: PoolConfig, source: SourceConfig, options: HarvestOptions) -> Harvester:
-    """The harvester for a source's kind, set up from its configuration."""
+def build_harvester(
+    config: PoolConfig,
+    source: SourceConfig,
+    options: HarvestOptions,
+    unchanged: HeldCheck | None = None,
+) -> Harvester:
+    """The harvester for a source's kind, set up from its configuration.
+
+    `unchanged` lets a file harvester skip decoding what the pool holds already.
+    """
     if source.kind == "oai":
         from harvesters.oai import OaiHarvester
 
@@ -396,6 +446,7 @@ def build_harvester(config: PoolConfig, source: SourceConfig, options: HarvestOp
         holdings_tag=source.holdings or "852",
         page_size=config.page_size,
         timeout=source.timeout,
+        unchanged=unchanged,
     )
 
 

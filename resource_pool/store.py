@@ -8,18 +8,18 @@ its seen mark moved, which keeps a repeated harvest cheap.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pymarc
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlmodel import Session
 
+from harvesters.errors import SourceError
 from harvesters.records import HarvestedRecord, HoldingData, Page
-from resource_pool.catalogue import profile_to_json
+from resource_pool.catalogue import as_stored, marc_to_json, profile_to_json
 from resource_pool.matching import MatchProfile
 from resource_pool.models import Holding, MatchKey, RejectedRecord, SourceRecord, utcnow
 
@@ -40,6 +40,9 @@ class PageCounts:
     rejected: int = 0
     changed_ids: set[int] = field(default_factory=set)
     """Source records whose content changed: their clusters need matching again."""
+    records: dict[int, pymarc.Record] = field(default_factory=dict)
+    """The MARC of the records stored now, by id, as the pool reads it back: flags
+    are evaluated from these instead of parsing the stored JSON again."""
 
 
 @dataclass
@@ -54,16 +57,21 @@ class PageContext:
     partner_ids: dict[str, int]
     profile_function: Callable[[pymarc.Record], MatchProfile] | None = None
     """record -> match profile; None stores no profiles and no match keys."""
+    rows_ahead: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    """Rows `held_unchanged` read for the next page, by local id (None: no row); the
+    page's storing uses them instead of reading them again, then drops them."""
 
 
 def store_page(session: Session, page: Page, context: PageContext) -> PageCounts:
     """Write the page's records and rejects; return the counts."""
     counts = PageCounts(rejected=len(page.rejections))
+    ahead, context.rows_ahead = context.rows_ahead, {}
     latest = _unique_ids(page.records)
-    existing = _existing(session, context.source_id, list(latest))
+    existing = _existing(session, context.source_id, list(latest), ahead)
     latest, existing = _separate_duplicates(session, latest, existing, context)
 
     fresh, changed, unchanged, gone = _classify(latest.values(), existing)
+    _refuse_undecoded(fresh + changed)
     profiles = _profiles(fresh + changed, context)
     now = utcnow()
     new_ids = _insert_records(session, fresh, profiles, context, now)
@@ -72,13 +80,16 @@ def store_page(session: Session, page: Page, context: PageContext) -> PageCounts
     deleted_ids = _delete_records(session, gone, existing, context, now)
 
     stored = {**new_ids, **{r.local_id: existing[r.local_id]["id"] for r in changed}}
-    _replace_holdings(session, fresh + changed, stored, context)
-    _replace_keys(session, fresh + changed, stored, profiles)
+    _replace_holdings(session, fresh, changed, stored, context)
+    _replace_keys(session, fresh, changed, stored, profiles)
     _store_rejections(session, page, context, stored)
 
     counts.added, counts.updated = len(fresh), len(changed)
     counts.unchanged, counts.deleted = len(unchanged), len(deleted_ids)
     counts.changed_ids = set(stored.values()) | set(deleted_ids)
+    counts.records = {
+        stored[r.local_id]: as_stored(r.marc) for r in fresh + changed if r.marc is not None
+    }
     return counts
 
 
@@ -133,10 +144,46 @@ def _separate_duplicates(
     return latest, existing
 
 
-def _existing(session: Session, source_id: int, local_ids: list[str]) -> dict[str, dict[str, Any]]:
+def held_unchanged(
+    session: Session, context: PageContext, identities: list[tuple[str, str]]
+) -> set[tuple[str, str]]:
+    """Of these (local id, content hash) pairs, those the source holds as live records.
+
+    Asked just before the page is stored, so the rows read are kept for storing
+    it: the columns it needs change only when this source is harvested, and the
+    source's lock lets one harvest run at a time.
+    """
+    local_ids = [local_id for local_id, _ in identities]
+    found = _existing(session, context.source_id, local_ids)
+    context.rows_ahead = {local_id: found.get(local_id) for local_id in local_ids}
+
+    live = {
+        (local_id, row["content_hash"]) for local_id, row in found.items() if not row["deleted"]
+    }
+    return live.intersection(identities)
+
+
+def _refuse_undecoded(records: list[HarvestedRecord]) -> None:
+    # A harvester passes a record on undecoded only when the pool holds its
+    # very bytes; storing one as new or changed would lose its MARC.
+    undecoded = [r.local_id for r in records if r.marc is None]
+    if undecoded:
+        raise SourceError(
+            f"source {records[0].source}: record {undecoded[0]} came without MARC, but the pool "
+            "does not hold it unchanged; harvest the source again with --full"
+        )
+
+
+def _existing(
+    session: Session,
+    source_id: int,
+    local_ids: list[str],
+    ahead: dict[str, dict[str, Any] | None] | None = None,
+) -> dict[str, dict[str, Any]]:
     table = SourceRecord.__table__  # type: ignore[attr-defined]
-    found: dict[str, dict[str, Any]] = {}
-    for chunk in _chunks(local_ids):
+    ahead = ahead or {}
+    found = {local_id: known for local_id in local_ids if (known := ahead.get(local_id))}
+    for chunk in _chunks([local_id for local_id in local_ids if local_id not in ahead]):
         rows = session.execute(
             select(
                 table.c.id,
@@ -188,9 +235,7 @@ def _record_values(
         "content_hash": record.content_hash,
         "format": record.format,
         "original": record.original,
-        "marc": json.dumps(marc.as_dict(), ensure_ascii=False, separators=(",", ":"))
-        if marc
-        else "",
+        "marc": marc_to_json(marc) if marc else "",
         "title": (marc.title or "")[:500] if marc else "",
         "datestamp": record.datestamp,
         "deleted": False,
@@ -226,12 +271,18 @@ def _update_records(
     context: PageContext,
     now: Any,
 ) -> None:
+    if not records:
+        return
     table = SourceRecord.__table__  # type: ignore[attr-defined]
-    for record in records:
-        values = _record_values(record, profiles.get(record.local_id), context, now)
-        session.execute(
-            update(table).where(table.c.id == existing[record.local_id]["id"]).values(values)
-        )
+    rows = [
+        {
+            **_record_values(record, profiles.get(record.local_id), context, now),
+            "record_id": existing[record.local_id]["id"],
+        }
+        for record in records
+    ]
+    # One statement for the page, executed once per row by the driver.
+    session.execute(update(table).where(table.c.id == bindparam("record_id")), rows)
 
 
 def _mark_seen(session: Session, ids: list[int], marker: int, now: Any) -> None:
@@ -269,13 +320,18 @@ def mark_deleted(
 
 
 def _replace_holdings(
-    session: Session, records: list[HarvestedRecord], stored: dict[str, int], context: PageContext
+    session: Session,
+    fresh: list[HarvestedRecord],
+    changed: list[HarvestedRecord],
+    stored: dict[str, int],
+    context: PageContext,
 ) -> None:
-    ids = [stored[r.local_id] for r in records]
+    # A record stored for the first time has nothing to replace.
+    ids = [stored[r.local_id] for r in changed]
     for chunk in _chunks(ids):
         session.execute(delete(Holding).where(Holding.source_record_id.in_(chunk)))  # type: ignore[attr-defined]
     rows = []
-    for record in records:
+    for record in fresh + changed:
         # A record without holdings fields is still held by its source's partner.
         for holding in record.holdings or [HoldingData()]:
             rows.append(_holding_row(holding, stored[record.local_id], context))
@@ -300,16 +356,17 @@ def _holding_row(holding: HoldingData, record_id: int, context: PageContext) -> 
 
 def _replace_keys(
     session: Session,
-    records: list[HarvestedRecord],
+    fresh: list[HarvestedRecord],
+    changed: list[HarvestedRecord],
     stored: dict[str, int],
     profiles: dict[str, MatchProfile],
 ) -> None:
-    ids = [stored[r.local_id] for r in records]
+    ids = [stored[r.local_id] for r in changed]
     for chunk in _chunks(ids):
         session.execute(delete(MatchKey).where(MatchKey.source_record_id.in_(chunk)))  # type: ignore[attr-defined]
     rows = [
         {"source_record_id": stored[r.local_id], "kind": kind, "value": value[:255]}
-        for r in records
+        for r in fresh + changed
         if r.local_id in profiles
         for kind, value in profiles[r.local_id].keys
     ]
