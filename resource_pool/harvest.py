@@ -247,7 +247,9 @@ def _resume(
             # a file source's rejects are those of this delivery alone.
             source.delivery_run_id = run_id
             if source_config.kind != "oai":
-                session.execute(delete(RejectedRecord).where(RejectedRecord.source_id == source.id))  # type: ignore[arg-type]
+                session.execute(
+                    delete(RejectedRecord).where(col(RejectedRecord.source_id) == source.id)
+                )
         session.add(source)
         ids = partner_ids(session)
         context = PageContext(
@@ -332,7 +334,7 @@ def _save_progress(
         values.update(delivery_run_id=None, last_success=utcnow())
         if page.full:
             values["last_delivery_count"] = summary.added + summary.updated + summary.unchanged
-    session.execute(update(Source).where(Source.id == context.source_id).values(values))  # type: ignore[arg-type]
+    session.execute(update(Source).where(col(Source.id) == context.source_id).values(values))
     run_values = _counts(summary)
     if page.full:
         # A run that delivered the whole source counts as a full harvest.

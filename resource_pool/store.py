@@ -15,7 +15,7 @@ from typing import Any
 
 import pymarc
 from sqlalchemy import bindparam, delete, insert, select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from harvesters.errors import SourceError
 from harvesters.records import HarvestedRecord, HoldingData, Page
@@ -315,8 +315,8 @@ def mark_deleted(
         values["seen_run"] = seen_run
     for chunk in _chunks(list(ids)):
         session.execute(update(table).where(table.c.id.in_(chunk)).values(values))
-        session.execute(delete(Holding).where(Holding.source_record_id.in_(chunk)))  # type: ignore[attr-defined]
-        session.execute(delete(MatchKey).where(MatchKey.source_record_id.in_(chunk)))  # type: ignore[attr-defined]
+        session.execute(delete(Holding).where(col(Holding.source_record_id).in_(chunk)))
+        session.execute(delete(MatchKey).where(col(MatchKey.source_record_id).in_(chunk)))
 
 
 def _replace_holdings(
@@ -329,7 +329,7 @@ def _replace_holdings(
     # A record stored for the first time has nothing to replace.
     ids = [stored[r.local_id] for r in changed]
     for chunk in _chunks(ids):
-        session.execute(delete(Holding).where(Holding.source_record_id.in_(chunk)))  # type: ignore[attr-defined]
+        session.execute(delete(Holding).where(col(Holding.source_record_id).in_(chunk)))
     rows = []
     for record in fresh + changed:
         # A record without holdings fields is still held by its source's partner.
@@ -363,7 +363,7 @@ def _replace_keys(
 ) -> None:
     ids = [stored[r.local_id] for r in changed]
     for chunk in _chunks(ids):
-        session.execute(delete(MatchKey).where(MatchKey.source_record_id.in_(chunk)))  # type: ignore[attr-defined]
+        session.execute(delete(MatchKey).where(col(MatchKey.source_record_id).in_(chunk)))
     rows = [
         {"source_record_id": stored[r.local_id], "kind": kind, "value": value[:255]}
         for r in fresh + changed

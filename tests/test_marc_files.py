@@ -15,7 +15,12 @@ from harvesters.marc import MarcFileHarvester
 
 def read_all(path: Path, **options: object) -> tuple[list, list]:  # type: ignore[type-arg]
     """Every record and every rejection a harvester yields for one file."""
-    harvester = MarcFileHarvester(source="s", partner="P", path=str(path), **options)  # type: ignore[arg-type]
+    harvester = MarcFileHarvester(
+        source="s",
+        partner="P",
+        path=str(path),
+        **options,  # type: ignore[arg-type]
+    )
     records, rejections = [], []
     for page in harvester.pages(None):
         records += page.records
