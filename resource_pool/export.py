@@ -277,7 +277,7 @@ class UnionRecord:
 # -- reading clusters, a batch at a time --------------------------------------------------
 
 
-_CLUSTER_COLUMNS = (
+CLUSTER_COLUMNS = (
     col(Cluster.id),
     col(Cluster.title),
     col(Cluster.year),
@@ -295,7 +295,7 @@ def union_batches(
     while True:
         with session_scope(engine, read_only=True) as session:
             rows = session.execute(
-                select(*_CLUSTER_COLUMNS)
+                select(*CLUSTER_COLUMNS)
                 .where(col(Cluster.id) > after, *conditions)
                 .order_by(col(Cluster.id))
                 .limit(batch_size)

@@ -46,6 +46,7 @@ from harvesters.errors import ConfigError, PoolError
 from resource_pool.config import PoolConfig, _check_keys, _positive, _string, _table
 from resource_pool.db import session_scope
 from resource_pool.export import (
+    CLUSTER_COLUMNS,
     MARC_NAMESPACE,
     MARC_SCHEMA,
     XSI_NAMESPACE,
@@ -616,14 +617,7 @@ class OaiProvider:
 
     def _page_rows(self, session: Session, position: ListPosition) -> list[Any]:
         query = (
-            select(
-                col(Cluster.id),
-                col(Cluster.title),
-                col(Cluster.year),
-                col(Cluster.changed_at),
-                col(Cluster.created),
-                col(Cluster.deleted),
-            )
+            select(*CLUSTER_COLUMNS)
             .where(col(Cluster.id) > position.after, *self._conditions(position))
             .order_by(col(Cluster.id))
             .limit(self.settings.page_size + 1)
@@ -682,14 +676,7 @@ class OaiProvider:
             )
         with session_scope(self.engine, read_only=True) as session:
             rows = session.execute(
-                select(
-                    col(Cluster.id),
-                    col(Cluster.title),
-                    col(Cluster.year),
-                    col(Cluster.changed_at),
-                    col(Cluster.created),
-                    col(Cluster.deleted),
-                ).where(col(Cluster.id) == int(number))
+                select(*CLUSTER_COLUMNS).where(col(Cluster.id) == int(number))
             ).all()
             unions = load_union_records(session, rows)
         if not unions:
