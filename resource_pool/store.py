@@ -4,6 +4,15 @@ Everything for a page happens in the caller's transaction, so a crash loses
 at most the page in flight and the next run resumes after the last stored
 page. Records are compared by content hash: an unchanged record only has
 its seen mark moved, which keeps a repeated harvest cheap.
+
+On PostgreSQL, harvests of different sources run side by side, from one
+machine or several, but their pages are written one at a time: a page
+records and reclusters only after the page before it, from any harvest,
+is committed. Without that, two sources storing records that share a key
+at the same moment would each see only its own record and cluster it alone.
+The wait comes after the page's match profiles are computed, the costliest
+part, which stays parallel; and before its first write, so a waiting
+harvest holds no row another one needs.
 """
 
 from __future__ import annotations
@@ -14,12 +23,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pymarc
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, text, update
 from sqlmodel import Session, col
 
 from harvesters.errors import SourceError
 from harvesters.records import HarvestedRecord, HoldingData, Page
 from resource_pool.catalogue import as_stored, marc_to_json, profile_to_json
+from resource_pool.locks import ADVISORY_NAMESPACE
 from resource_pool.matching import MatchProfile
 from resource_pool.models import Holding, MatchKey, RejectedRecord, SourceRecord, utcnow
 
@@ -73,6 +83,7 @@ def store_page(session: Session, page: Page, context: PageContext) -> PageCounts
     fresh, changed, unchanged, gone = _classify(latest.values(), existing)
     _refuse_undecoded(fresh + changed)
     profiles = _profiles(fresh + changed, context)
+    take_turn(session)
     now = utcnow()
     new_ids = _insert_records(session, fresh, profiles, context, now)
     _update_records(session, changed, existing, profiles, context, now)
@@ -91,6 +102,23 @@ def store_page(session: Session, page: Page, context: PageContext) -> PageCounts
         stored[r.local_id]: as_stored(r.marc) for r in fresh + changed if r.marc is not None
     }
     return counts
+
+
+WRITER_TURN = 0
+"""The advisory lock key, beside ADVISORY_NAMESPACE, that pages wait on; source ids start at 1."""
+
+
+def take_turn(session: Session) -> None:
+    """Wait until no other transaction is writing a page (PostgreSQL; see the module's note).
+
+    The lock is the transaction's: it goes with the commit or the rollback.
+    SQLite needs none, its writers queue for the database's write lock.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(:namespace, :turn)"),
+            {"namespace": ADVISORY_NAMESPACE, "turn": WRITER_TURN},
+        )
 
 
 def _unique_ids(records: list[HarvestedRecord]) -> dict[str, HarvestedRecord]:
@@ -169,8 +197,9 @@ def _refuse_undecoded(records: list[HarvestedRecord]) -> None:
     undecoded = [r.local_id for r in records if r.marc is None]
     if undecoded:
         raise SourceError(
-            f"source {records[0].source}: record {undecoded[0]} came without MARC, but the pool "
-            "does not hold it unchanged; harvest the source again with --full"
+            f"source {records[0].source}: record {undecoded[0]} came without its MARC, yet the "
+            "pool does not hold it unchanged; the page was not stored (a fault in the "
+            "harvester, not in the data)"
         )
 
 
