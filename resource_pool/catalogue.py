@@ -67,6 +67,8 @@ def _plain(value: Any) -> Any:
     # What dataclasses.asdict would give, without its deep copy of every value.
     if isinstance(value, frozenset | set):
         return sorted(value)
+    if value is None or isinstance(value, str | int | tuple):
+        return value
     if is_dataclass(value) and not isinstance(value, type):
         return asdict(value)
     return value
@@ -408,31 +410,48 @@ class Catalogue:
         result: dict[int, set[str]] = {}
         if self.rules is None:
             return result
-        ids = sorted(cluster_ids)
-        for chunk in _chunks(ids):
-            contexts = self._flag_contexts(session, chunk, records or {})
+        for chunk in _chunks(sorted(cluster_ids)):
+            found = self.flag_hits(session, chunk, records)
             session.execute(delete(Flag).where(col(Flag.cluster_id).in_(chunk)))
             rows = []
             for cluster_id in chunk:
-                context = contexts.get(cluster_id)
-                hits = flag_rules.evaluate(self.rules, context) if context else []
-                result[cluster_id] = {hit.flag for hit in hits}
-                rows += [
-                    {
-                        "cluster_id": cluster_id,
-                        "flag": hit.flag,
-                        "rule": hit.rule,
-                        "evidence": "; ".join(str(item) for item in hit.evidence)[:2000],
-                    }
-                    for hit in hits
-                ]
+                hits = found.get(cluster_id, [])
+                result[cluster_id] = flag_rules.flags_of(hits)
+                rows += flag_rows(cluster_id, hits)
             if rows:
                 session.execute(insert(Flag.__table__), rows)  # type: ignore[attr-defined]
         return result
 
+    def flag_hits(
+        self,
+        session: Session,
+        cluster_ids: list[int],
+        records: Mapping[int, pymarc.Record] | None = None,
+    ) -> dict[int, list[flag_rules.FlagHit]]:
+        """The rules' hits on these clusters, read from the store; clusters with none are left out.
+
+        Members are read as views of their stored MARC-in-JSON holding only
+        the tags the rules read, so no pymarc object is built.
+        """
+        if self.rules is None:
+            return {}
+        hits: dict[int, list[flag_rules.FlagHit]] = {}
+        for chunk in _chunks(cluster_ids):
+            contexts = self._flag_contexts(session, chunk, records or {}, self.rules.tags)
+            for cluster_id, context in contexts.items():
+                found = flag_rules.evaluate(self.rules, context)
+                if found:
+                    hits[cluster_id] = found
+        return hits
+
     def _flag_contexts(
-        self, session: Session, cluster_ids: list[int], records: Mapping[int, pymarc.Record]
+        self,
+        session: Session,
+        cluster_ids: list[int],
+        records: Mapping[int, pymarc.Record],
+        tags: frozenset[str] | None,
     ) -> dict[int, flag_rules.FlagContext]:
+        sources = self._source_partners(session)
         members: dict[int, list[flag_rules.Member]] = defaultdict(list)
         # Deleted members are skipped here rather than in SQL: given both
         # conditions, SQLite walks the index of every live record instead of
@@ -444,20 +463,16 @@ class Catalogue:
                 col(SourceRecord.id),
                 col(SourceRecord.deleted),
                 col(SourceRecord.marc),
-                col(Source.kind),
-                col(Partner.code),
-            )
-            .join(Source, col(Source.id) == col(SourceRecord.source_id))
-            .join(Partner, col(Partner.id) == col(Source.partner_id))
-            .where(col(SourceRecord.cluster_id).in_(cluster_ids))
+                col(SourceRecord.source_id),
+            ).where(col(SourceRecord.cluster_id).in_(cluster_ids))
         )
-        for cluster_id, record_id, deleted, marc, kind, partner in sorted(rows, key=_by_id):
-            if deleted:
+        for cluster_id, record_id, deleted, marc, source_id in sorted(rows, key=_by_id):
+            if deleted or source_id not in sources:
                 continue
             record = records.get(record_id)
-            if record is None:
-                record = record_from_json(marc)
-            members[cluster_id].append(flag_rules.Member(record, kind, partner))
+            view = record if record is not None else flag_rules.view_from_json(marc, tags)
+            kind, partner = sources[source_id]
+            members[cluster_id].append(flag_rules.Member(view, kind, partner))
         holdings: dict[int, list[flag_rules.Holding]] = defaultdict(list)
         rows = session.execute(
             select(
@@ -481,6 +496,28 @@ class Catalogue:
             for cluster_id in cluster_ids
             if members.get(cluster_id)
         }
+
+    def _source_partners(self, session: Session) -> dict[int, tuple[str, str]]:
+        """Each source's kind and partner code: a few rows, read instead of a join per record."""
+        rows = session.execute(
+            select(col(Source.id), col(Source.kind), col(Partner.code)).join(
+                Partner, col(Partner.id) == col(Source.partner_id)
+            )
+        )
+        return {source_id: (kind, partner) for source_id, kind, partner in rows}
+
+
+def flag_rows(cluster_id: int, hits: Iterable[flag_rules.FlagHit]) -> list[dict[str, Any]]:
+    """The flag table's rows for a cluster's hits, evidence as `pool catalog show` prints it."""
+    return [
+        {
+            "cluster_id": cluster_id,
+            "flag": hit.flag,
+            "rule": hit.rule,
+            "evidence": "; ".join(str(item) for item in hit.evidence)[:2000],
+        }
+        for hit in hits
+    ]
 
 
 def _by_id(row: Any) -> int:

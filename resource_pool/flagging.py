@@ -1,15 +1,22 @@
-"""Apply changed flag rules to the whole catalogue without harvesting again."""
+"""Apply changed flag rules to the whole catalogue without harvesting again.
+
+Clusters are read in batches of live ids, their members as views of the
+stored MARC-in-JSON with only the columns and tags the rules read, so memory
+stays flat however large the pool. Only the clusters whose flags or evidence
+come out different are written: their flag rows replaced and `changed_at`
+moved, so a rule change that touches a few clusters writes a few rows.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, delete, insert, select, update
 from sqlmodel import Session, col
 
-from resource_pool.catalogue import Catalogue
+from resource_pool.catalogue import Catalogue, flag_rows
 from resource_pool.config import PoolConfig
 from resource_pool.db import session_scope
 from resource_pool.models import Cluster, Flag, utcnow
@@ -18,6 +25,9 @@ log = logging.getLogger(__name__)
 
 BATCH = 1000
 """Clusters per transaction: a crash loses one batch, and a rerun redoes it."""
+
+FlagSet = frozenset[tuple[str, str, str]]
+"""A cluster's flags as (flag, rule, evidence), the way the flag table holds them."""
 
 
 def recompute_flags(
@@ -36,19 +46,18 @@ def recompute_flags(
     gained: Counter[str] = Counter()
     lost: Counter[str] = Counter()
     held: Counter[str] = Counter()
+    rewritten = 0
     for start in range(0, len(ids), BATCH):
         batch = ids[start : start + BATCH]
         with session_scope(engine) as session:
-            before = _flags_of(session, batch)
-            catalogue.refresh_flags(session, batch)
-            after = _flags_of(session, batch)
-            _mark_changed(session, [c for c in batch if before.get(c) != after.get(c)])
+            before, after = _recompute_batch(session, catalogue, batch)
         for cluster_id in batch:
-            old = {flag for flag, _, _ in before.get(cluster_id, set())}
-            new = {flag for flag, _, _ in after.get(cluster_id, set())}
+            old = {flag for flag, _, _ in before.get(cluster_id, ())}
+            new = {flag for flag, _, _ in after.get(cluster_id, ())}
             gained.update(new - old)
             lost.update(old - new)
             held.update(new)
+            rewritten += before.get(cluster_id) != after.get(cluster_id)
         if progress:
             progress(min(start + BATCH, len(ids)), len(ids))
     names = sorted(
@@ -57,27 +66,51 @@ def recompute_flags(
     report = {
         name: {"clusters": held[name], "gained": gained[name], "lost": lost[name]} for name in names
     }
-    log.info("flags recomputed over %s clusters: %s", len(ids), report)
+    log.info("flags recomputed over %s clusters, %s changed: %s", len(ids), rewritten, report)
     return report
 
 
-def _flags_of(session: Session, cluster_ids: list[int]) -> dict[int, set[tuple[str, str, str]]]:
-    """Each cluster's flags as (flag, rule, evidence)."""
-    flags: dict[int, set[tuple[str, str, str]]] = defaultdict(set)
+def _recompute_batch(
+    session: Session, catalogue: Catalogue, batch: list[int]
+) -> tuple[dict[int, FlagSet], dict[int, FlagSet]]:
+    """Evaluate one batch and write what changed; each cluster's flags before and after."""
+    before = _flags_of(session, batch)
+    if catalogue.rules is None:
+        # Without a rule file the stored flags stand, as on ingest.
+        return before, before
+
+    hits = catalogue.flag_hits(session, batch)
+    rows = {cluster_id: flag_rows(cluster_id, found) for cluster_id, found in hits.items()}
+    after = {
+        cluster_id: frozenset((row["flag"], row["rule"], row["evidence"]) for row in found)
+        for cluster_id, found in rows.items()
+    }
+    changed = [c for c in batch if before.get(c) != after.get(c)]
+    if changed:
+        session.execute(delete(Flag).where(col(Flag.cluster_id).in_(changed)))
+        fresh = [row for cluster_id in changed for row in rows.get(cluster_id, [])]
+        if fresh:
+            session.execute(insert(Flag.__table__), fresh)  # type: ignore[attr-defined]
+        _mark_changed(session, changed)
+    return before, after
+
+
+def _flags_of(session: Session, cluster_ids: list[int]) -> dict[int, FlagSet]:
+    """Each flagged cluster's flags as (flag, rule, evidence)."""
+    flags: dict[int, set[tuple[str, str, str]]] = {}
     rows = session.execute(
         select(col(Flag.cluster_id), col(Flag.flag), col(Flag.rule), col(Flag.evidence)).where(
             col(Flag.cluster_id).in_(cluster_ids)
         )
     )
     for cluster_id, name, rule, evidence in rows:
-        flags[cluster_id].add((name, rule, evidence))
-    return flags
+        flags.setdefault(cluster_id, set()).add((name, rule, evidence))
+    return {cluster_id: frozenset(found) for cluster_id, found in flags.items()}
 
 
 def _mark_changed(session: Session, cluster_ids: list[int]) -> None:
     # Exports and the OAI-PMH provider find what changed by changed_at: a
     # cluster whose flags or their evidence changed has changed for them too.
-    if cluster_ids:
-        session.execute(
-            update(Cluster).where(col(Cluster.id).in_(cluster_ids)).values(changed_at=utcnow())
-        )
+    session.execute(
+        update(Cluster).where(col(Cluster.id).in_(cluster_ids)).values(changed_at=utcnow())
+    )

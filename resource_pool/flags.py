@@ -13,6 +13,7 @@ number of partners and on the source kind see the whole cluster.
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -63,9 +64,14 @@ class FlagHit:
 
 @dataclass(frozen=True, slots=True)
 class Member:
-    """A member record of a cluster, with the kind of source and the partner it came from."""
+    """A member record of a cluster, with the kind of source and the partner it came from.
 
-    record: pymarc.Record
+    The record is a pymarc Record, or a `RecordView` read straight from the
+    stored MARC-in-JSON (see `view_from_json`): the rules give the same hits
+    on both.
+    """
+
+    record: pymarc.Record | RecordView
     source_kind: str
     partner: str
 
@@ -120,23 +126,85 @@ def _year_code(code: str) -> YearRange | None:
     return int(code.replace("u", "0")), int(code.replace("u", "9"))
 
 
+DataField = tuple[Any, Any, Sequence[tuple[str, str]]]
+"""A data field as the rules read it: first indicator, second indicator, (code, value) pairs."""
+
+
+@dataclass(frozen=True, slots=True)
+class RecordView:
+    """A record as the rules read it, in plain values: no pymarc objects to build.
+
+    `controls` maps a control field tag to the data of each occurrence and
+    `fields` a data field tag to its occurrences, both in record order.
+    `tags` are the tags kept when the view was made for one rule set
+    (`RuleSet.tags`); None when it holds every field.
+    """
+
+    leader: str
+    controls: dict[str, list[str]]
+    fields: dict[str, list[DataField]]
+    tags: frozenset[str] | None = None
+
+
+def record_view(record: pymarc.Record) -> RecordView:
+    """The view of a pymarc Record: its leader and fields, shared, not copied."""
+    controls: dict[str, list[str]] = {}
+    fields: dict[str, list[DataField]] = {}
+    for item in record.fields:
+        if item.is_control_field():
+            controls.setdefault(item.tag, []).append(item.data or "")
+        else:
+            fields.setdefault(item.tag, []).append(
+                (item.indicator1, item.indicator2, item.subfields)
+            )
+    return RecordView(str(record.leader), controls, fields)
+
+
+_BLANK_INDICATORS = (" ", " ")
+
+
+def view_from_json(text: str, tags: frozenset[str] | None = None) -> RecordView:
+    """The view of a record stored as MARC-in-JSON, keeping only `tags` when given.
+
+    It reads the JSON as `pymarc.Record` would hold it, so the rules see the
+    same values: the leader with 10-11 "22" and 20-23 "4500", tags padded to
+    three digits, a tag under 010 made of digits a control field (MARC 21),
+    and absent indicators blank.
+    """
+    data = json.loads(text)
+    leader = data.get("leader", " " * 24)
+    leader = str(pymarc.Leader(leader[0:10] + "22" + leader[12:20] + "4500"))
+
+    controls: dict[str, list[str]] = {}
+    fields: dict[str, list[DataField]] = {}
+    for entry in data.get("fields", []):
+        for tag, value in entry.items():
+            if len(tag) != 3 and tag.isdigit():
+                tag = f"{int(tag):03}"
+            if tags is not None and tag not in tags:
+                continue
+            if tag < "010" and tag.isdigit():
+                controls.setdefault(tag, []).append(value if isinstance(value, str) else "")
+            elif isinstance(value, str):
+                fields.setdefault(tag, []).append((*_BLANK_INDICATORS, []))
+            else:
+                subfields = [pair for item in value.get("subfields", []) for pair in item.items()]
+                occurrence = (value.get("ind1", " "), value.get("ind2", " "), subfields)
+                fields.setdefault(tag, []).append(occurrence)
+    return RecordView(leader, controls, fields, tags)
+
+
 class _View:
-    """A member record read once: leader, control fields, data fields and dates."""
+    """A member record read once for one cluster: its fields and, when asked, its dates."""
 
     __slots__ = ("member", "leader", "controls", "fields", "_years")
 
-    def __init__(self, member: Member) -> None:
+    def __init__(self, member: Member, record: RecordView) -> None:
         self.member = member
-        self.leader = str(member.record.leader)
-        self.controls: dict[str, list[str]] = {}
-        self.fields: dict[str, list[pymarc.Field]] = {}
+        self.leader = record.leader
+        self.controls = record.controls
+        self.fields = record.fields
         self._years: dict[str, tuple[YearRange, Evidence] | None] = {}
-
-        for item in member.record.fields:
-            if item.is_control_field():
-                self.controls.setdefault(item.tag, []).append(item.data or "")
-            else:
-                self.fields.setdefault(item.tag, []).append(item)
 
     def year(self, which: str) -> tuple[YearRange, Evidence] | None:
         """The publication or original year range, with where it was read."""
@@ -167,14 +235,16 @@ class _View:
 
     def _imprint_year(self) -> tuple[YearRange, Evidence] | None:
         """Fall back to 264 (publication, second indicator 1) then 260 $c (MARC 21 264, 260)."""
-        candidates = [f for f in self.fields.get("264", []) if f.indicator2 == "1"]
-        candidates += self.fields.get("260", []) + self.fields.get("264", [])
-        for imprint in candidates:
-            for value in imprint.get_subfields("c"):
-                found = _YEAR_IN_TEXT.search(value)
+        published = self.fields.get("264", [])
+        candidates = [("264", f) for f in published if f[1] == "1"]
+        candidates += [("260", f) for f in self.fields.get("260", [])]
+        candidates += [("264", f) for f in published]
+        for tag, (_, _, subfields) in candidates:
+            for code, value in subfields:
+                found = _YEAR_IN_TEXT.search(value) if code == "c" else None
                 if found:
                     year = int(found.group(1))
-                    return (year, year), Evidence(imprint.tag, "c", value.strip())
+                    return (year, year), Evidence(tag, "c", value.strip())
         return None
 
 
@@ -210,6 +280,8 @@ class RuleSet:
     rules: tuple[Rule, ...]
     variables: Mapping[str, Any]
     origin: str = ""
+    tags: frozenset[str] | None = None
+    """Every tag a rule reads; None when not known, so views keep every field."""
 
     @property
     def flags(self) -> list[str]:
@@ -245,11 +317,13 @@ def rules_from_toml(text: str, origin: str) -> RuleSet:
     entries = data.get("rule", [])
     if not isinstance(entries, list) or not entries:
         raise ConfigError(f"{origin}: no rules; add [[rule]] tables")
+    tags: set[str] = set()
     rules = tuple(
-        _compile_rule(entry, number, origin, variables) for number, entry in enumerate(entries, 1)
+        _compile_rule(entry, number, _Place(origin, f"#{number}", variables, tags))
+        for number, entry in enumerate(entries, 1)
     )
     _refuse_duplicates(rules, origin)
-    return RuleSet(rules=rules, variables=variables, origin=origin)
+    return RuleSet(rules=rules, variables=variables, origin=origin, tags=frozenset(tags))
 
 
 def _refuse_duplicates(rules: Sequence[Rule], origin: str) -> None:
@@ -264,14 +338,14 @@ _RULE_ID = re.compile(r"[a-z0-9][a-z0-9_.-]*")
 _RULE_KEYS = frozenset({"id", "flag", "description", "when"})
 
 
-def _compile_rule(entry: Any, number: int, origin: str, variables: Mapping[str, Any]) -> Rule:
+def _compile_rule(entry: Any, number: int, file: _Place) -> Rule:
     rule_id = entry.get("id") if isinstance(entry, dict) else None
     if not isinstance(rule_id, str) or not _RULE_ID.fullmatch(rule_id):
         raise ConfigError(
-            f"{origin}: rule #{number}, key 'id': must be lower-case letters, digits, '-', '_' "
-            f"or '.'; got {rule_id!r}"
+            f"{file.origin}: rule #{number}, key 'id': must be lower-case letters, digits, "
+            f"'-', '_' or '.'; got {rule_id!r}"
         )
-    place = _Place(origin, rule_id, variables)
+    place = _Place(file.origin, rule_id, file.variables, file.tags)
 
     extra = sorted(set(entry) - _RULE_KEYS)
     if extra:
@@ -294,6 +368,8 @@ class _Place:
     origin: str
     rule: str
     variables: Mapping[str, Any]
+    tags: set[str]
+    """The tags the rules read so far: a view for the rule set keeps only these."""
 
     def fail(self, key: str, problem: str, value: Any) -> Any:
         raise ConfigError(
@@ -351,7 +427,12 @@ _OPTIONS: dict[str, frozenset[str]] = {
 def _compile(condition: Any, place: _Place, key: str) -> Test:
     if not isinstance(condition, dict):
         return place.fail(key, "a condition must be a table", condition)  # type: ignore[no-any-return]
-    kinds = [name for name in _KINDS if name in condition]
+    # `tag` is also an option of host_in, where it names the link fields.
+    kinds = [
+        name
+        for name in _KINDS
+        if name in condition and not (name == "tag" and "host_in" in condition)
+    ]
     if len(kinds) != 1:
         place.fail(key, f"a condition needs exactly one of {', '.join(_KINDS)}", condition)
     kind = kinds[0]
@@ -415,6 +496,7 @@ def _compile_year(condition: dict[str, Any], place: _Place) -> Test:
     which = condition.get("date", "publication")
     if which not in ("publication", "original"):
         place.fail("date", "must be 'publication' or 'original'", which)
+    place.tags.update(("008", "260", "264"))
 
     # An uncertain year ("17uu") counts only when every year it may stand for qualifies.
     def test(view: _View | None, cluster: _Cluster) -> Found:
@@ -469,6 +551,7 @@ def _compile_control(condition: dict[str, Any], place: _Place) -> Test:
     tag = condition["control"]
     if not isinstance(tag, str) or not _CONTROL_TAG.fullmatch(tag):
         place.fail("control", "must be a control field tag such as '006', '007' or '008'", tag)
+    place.tags.add(tag)
     start, end = _positions(condition.get("at"), "at", place, 40)
     codes = _codes(condition.get("in"), "in", place)
     label = f"{start:02d}" if end - start == 1 else f"{start:02d}-{end - 1:02d}"
@@ -494,6 +577,7 @@ def _tags(value: Any, key: str, place: _Place) -> frozenset[str]:
             place.fail(key, "must be a tag such as '245' or '6XX', or a list of them", item)
         pattern = re.compile(item.upper().replace("X", "[0-9]"))
         tags.update(f"{n:03d}" for n in range(1000) if pattern.fullmatch(f"{n:03d}"))
+    place.tags.update(tags)
     return frozenset(tags)
 
 
@@ -537,7 +621,7 @@ def _compile_tag(condition: dict[str, Any], place: _Place) -> Test:
             return None
         for tag in tags.intersection(view.fields):
             for data in view.fields[tag]:
-                for code, value in data.subfields:
+                for code, value in data[2]:
                     if (not wanted or code in wanted) and (
                         pattern is None or pattern.search(value)
                     ):
@@ -573,11 +657,11 @@ def _compile_host(condition: dict[str, Any], place: _Place) -> Test:
 
     def test(view: _View | None, cluster: _Cluster) -> Found:
         for tag in tags.intersection(view.fields) if view else ():
-            for link in view.fields[tag]:  # type: ignore[union-attr]
-                if (link.indicator2 or " ") not in second:
+            for _, indicator2, subfields in view.fields[tag]:  # type: ignore[union-attr]
+                if (indicator2 or " ") not in second:
                     continue
-                for url in link.get_subfields(code):
-                    if matches(_host(url)):
+                for found, url in subfields:
+                    if found == code and matches(_host(url)):
                         return (Evidence(tag, code, url.strip()),)
         return None
 
@@ -657,7 +741,9 @@ _COMPILERS: dict[str, Callable[[dict[str, Any], _Place], Test]] = {
 
 def evaluate(rules: RuleSet, context: FlagContext) -> list[FlagHit]:
     """Apply every rule to one cluster; one hit per rule that holds, in rule order."""
-    views: list[_View | None] = [_View(member) for member in context.members] or [None]
+    views: list[_View | None] = [
+        _View(member, _view_of(member.record, rules)) for member in context.members
+    ] or [None]
     cluster = _Cluster(context.holdings, context.partner_count(), context.special_locations)
 
     hits: list[FlagHit] = []
@@ -668,6 +754,17 @@ def evaluate(rules: RuleSet, context: FlagContext) -> list[FlagHit]:
                 hits.append(FlagHit(rule.flag, rule.id, found))
                 break
     return hits
+
+
+def _view_of(record: pymarc.Record | RecordView, rules: RuleSet) -> RecordView:
+    if not isinstance(record, RecordView):
+        return record_view(record)
+    # A view made for another rule set may lack fields these rules read.
+    if record.tags is None or record.tags is rules.tags:
+        return record
+    if rules.tags is None or not rules.tags <= record.tags:
+        raise ValueError(f"the record view keeps only some tags, not all of {rules.origin}'s")
+    return record
 
 
 def flags_of(hits: Sequence[FlagHit]) -> set[str]:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import time
+from collections import Counter
 from pathlib import Path
 
 import pymarc
 import pytest
 
 from harvesters.errors import ConfigError
+from resource_pool.catalogue import marc_to_json, record_from_json
 from resource_pool.flags import (
     FlagContext,
     Holding,
@@ -17,6 +20,7 @@ from resource_pool.flags import (
     evaluate,
     load_rules,
     rules_from_toml,
+    view_from_json,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -337,3 +341,103 @@ def test_many_clusters_evaluate_quickly(rules: RuleSet) -> None:
     for context in contexts:
         evaluate(rules, context)
     assert time.perf_counter() - started < 5.0
+
+
+# ---------------------------------------------------------------- views of stored records
+
+EVERY_TAG = """
+[[rule]]
+id = "any-date"
+flag = "x"
+description = "A four-digit number in any subfield of any data field: evidence shows which field."
+when = { tag = "XXX", match = '\\d{4}' }
+
+[[rule]]
+id = "any-link"
+flag = "x"
+description = "A link in 856 or 956 whatever its indicators."
+when = { host_in = ["org", "com", "edu", "gov", "de", "uk"], tag = ["856", "956"], ind2 = [" ", "0", "1", "2", "8"] }
+
+[[rule]]
+id = "original-date"
+flag = "x"
+description = "An original date after 1500 with a physical description."
+when = { all = [{ year_after = 1500, date = "original" }, { tag = "3XX", subfield = "a" }] }
+
+[[rule]]
+id = "control"
+flag = "x"
+description = "Any 007 or 006, or a language in 008/35-37."
+when = { any = [{ control = "007", at = 0, in = ["c", "h", "s", "v"] }, { control = "006", at = 0, in = ["m"] }, { control = "008", at = "35-37", in = ["eng", "ger", "ind"] }] }
+"""
+
+
+def stored_hits(rules: RuleSet, context: FlagContext) -> tuple[object, object, object]:
+    """A cluster's hits three ways: its pymarc records, them rebuilt from MARC-in-JSON, its views."""
+    stored = [(marc_to_json(m.record), m) for m in context.members]  # type: ignore[arg-type]
+    rebuilt = [Member(record_from_json(text), m.source_kind, m.partner) for text, m in stored]
+    viewed = [
+        Member(view_from_json(text, rules.tags), m.source_kind, m.partner) for text, m in stored
+    ]
+    extra = {"holdings": context.holdings, "special_locations": context.special_locations}
+    return (
+        evaluate(rules, context),
+        evaluate(rules, FlagContext(rebuilt, **extra)),  # type: ignore[arg-type]
+        evaluate(rules, FlagContext(viewed, **extra)),  # type: ignore[arg-type]
+    )
+
+
+def test_stored_views_give_the_hits_of_pymarc_records_over_the_labelled_sets(
+    rules: RuleSet, corpora: Path
+) -> None:
+    """Over every labelled record, views read from stored JSON give the same flags and evidence."""
+    from benchmarks.flag_quality import all_cases
+
+    broad = rules_from_toml(EVERY_TAG, "every-tag.toml")
+    cases = all_cases(corpora)
+    raised = Counter[str]()
+    for case in cases:
+        for ruleset in (rules, broad):
+            harvested, rebuilt, viewed = stored_hits(ruleset, case.context)
+            assert viewed == rebuilt == harvested, f"{case.label_file}:{case.record_id}"
+            raised.update(hit.rule for hit in viewed)  # type: ignore[attr-defined]
+    assert len(cases) > 1300
+    assert raised["rare-digitised-early"] > 50 and raised["course-platform-link"] > 10
+    assert raised["any-date"] > 1000 and raised["any-link"] > 50 and raised["control"] > 500
+
+
+def test_stored_views_read_odd_json_as_pymarc_does() -> None:
+    """Null indicators, a table on a control tag, text on a data tag and a short tag read alike."""
+    broad = rules_from_toml(EVERY_TAG, "every-tag.toml")
+    text = json.dumps(
+        {
+            "leader": "00000cam a2200000 a 4599",
+            "fields": [
+                {"8": "010101r20151752io            000 0 eng d"},
+                {"007": {"ind1": " ", "subfields": [{"a": "cr"}]}},
+                {"500": "1999 as text"},
+                {"300": {"ind1": None, "ind2": None, "subfields": [{"a": "1 v."}, {"c": "1888"}]}},
+                {"856": {"ind2": None, "subfields": [{"u": "https://x.example.org/1"}]}},
+            ],
+        }
+    )
+    reference = evaluate(broad, FlagContext([Member(record_from_json(text), "marc", "A")]))
+    fast = evaluate(broad, FlagContext([Member(view_from_json(text, broad.tags), "marc", "A")]))
+    assert fast == reference
+    assert [hit.explain() for hit in fast] == [
+        "x (rule any-date): 300 $c = '1888'",
+        "x (rule any-link): 856 $u = 'https://x.example.org/1'",
+        "x (rule original-date): 008/11-14 = '1752'; 300 $a = '1 v.'",
+        "x (rule control): 008/35-37 = 'eng'",
+    ]
+
+
+def test_view_kept_for_other_rules_is_refused(rules: RuleSet) -> None:
+    """A view holding only one rule set's tags is refused by rules reading other tags."""
+    narrow = rules_from_toml(
+        '[[rule]]\nid = "r"\nflag = "x"\ndescription = "d"\nwhen = { tag = "245" }', "n.toml"
+    )
+    view = view_from_json(marc_to_json(record("=245  10$aTitle", "=100  1\\$aName")), narrow.tags)
+    assert evaluate(narrow, FlagContext([Member(view, "marc", "A")]))
+    with pytest.raises(ValueError, match="keeps only some tags"):
+        evaluate(rules, FlagContext([Member(view, "marc", "A")]))
