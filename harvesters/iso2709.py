@@ -130,14 +130,38 @@ _ODD_CODE = re.compile(b"\x1f[\x80-\xff]")
 
 
 def _plain_field(tag: str, text: str) -> pymarc.Field | None:
+    field = _new_field(pymarc.Field)
+    field.tag = tag
     if tag < "010" and tag.isdigit():
-        return pymarc.Field(tag=tag, data=text)
+        field.control_field, field.data, field._indicators = True, text, None
+        field.subfields = []
+        return field
     head, *parts = text.split("\x1f")
+    indicators = _INDICATORS.get(head) or _indicators(head)
+    if indicators is None:
+        return None
+    field.control_field, field.data, field._indicators = False, None, indicators
+    field.subfields = [_subfield(pymarc.Subfield, (part[0], part[1:])) for part in parts if part]
+    return field
+
+
+# pymarc's Field.__init__ checks and converts each argument, which cost as
+# much as the rest of decoding; the plain path's values are already what it
+# would store, so its fields are filled in directly, as the constructor would.
+_new_field = object.__new__
+
+
+def _indicators(head: str) -> pymarc.Indicators | None:
+    """The indicators written before a field's first subfield; None if not ASCII."""
     if not head.isascii():
         return None
-    subfields = [_subfield(pymarc.Subfield, (part[0], part[1:])) for part in parts if part]
     indicators = pymarc.Indicators(*head.ljust(2)[:2])
-    return pymarc.Field(tag=tag, indicators=indicators, subfields=subfields)
+    if len(_INDICATORS) < 1024:
+        _INDICATORS[head] = indicators
+    return indicators
+
+
+_INDICATORS: dict[str, pymarc.Indicators] = {}
 
 
 def _leader(chunk: bytes) -> str:

@@ -152,6 +152,7 @@ def match_profile(
     `ignore_isbns` lists known bad ISBNs (as `normalise_isbn` returns them, or
     as bare digits); they are left out of the keys.
     """
+    record = _ByTag(record)
     isbns = {isbn for isbn in record_isbns(record) if isbn not in ignore_isbns}
     isbns -= {isbn for isbn in isbns if _isbn10_of(isbn) in ignore_isbns}
 
@@ -172,6 +173,37 @@ def match_profile(
         title=comparable_title(record),
         names=frozenset(personal_surnames(record)),
     )
+
+
+class _ByTag(pymarc.Record):
+    """A record whose fields are looked up by tag in a table built once.
+
+    A profile asks for some forty tags; pymarc walks every field for each
+    one. The fields are shared with the record, not copied, and pymarc's own
+    set-up (which parses nothing here) is skipped.
+    """
+
+    __slots__ = ("_by_tag",)
+
+    def __init__(self, record: pymarc.Record) -> None:  # noqa: PLW0231 (see the docstring)
+        self.leader = record.leader
+        self.fields = record.fields
+        by_tag: dict[str, list[pymarc.Field]] = {}
+        for field in record.fields:
+            if field.tag in by_tag:
+                by_tag[field.tag].append(field)
+            else:
+                by_tag[field.tag] = [field]
+        self._by_tag = by_tag
+
+    def get_fields(self, *args: str | list[str]) -> list[pymarc.Field]:  # type: ignore[override]
+        if len(args) == 1 and args[0].__class__ is str:
+            return self._by_tag.get(args[0], [])
+        return super().get_fields(*args)  # type: ignore[arg-type]
+
+    def get(self, tag: str, default: pymarc.Field | None = None) -> pymarc.Field | None:
+        found = self._by_tag.get(tag)
+        return found[0] if found else default
 
 
 def _imprint_key(record: pymarc.Record) -> str | None:
@@ -208,6 +240,8 @@ _ISSN_CANDIDATE = re.compile(r"(?<![0-9])([0-9]{4})-?([0-9]{3}[0-9Xx])(?![0-9])"
 _LCCN_SHAPE = re.compile(r"[a-z]{0,3}[0-9]{8,10}")
 _LINK = re.compile(r"(?:https?|ftp)://([^/?#\s]+)(\S*)$", re.IGNORECASE)
 _OCLC_NUMBER = re.compile(r"(?:ocm|ocn|on)?0*([1-9][0-9]*)")
+_OCLC_PREFIX = re.compile(r"(ocm|ocn|on)[0-9]")
+_NOT_ISBN_DIGIT = re.compile(r"[^0-9Xx]")
 
 
 def record_isbns(record: pymarc.Record) -> list[str]:
@@ -225,7 +259,7 @@ def normalise_isbn(text: str) -> str | None:
     An ISBN-10 gets the 978 prefix and a recomputed check digit (ISO 2108);
     a number failing its own check is a typing error and identifies nothing.
     """
-    digits = re.sub(r"[^0-9Xx]", "", text).upper()
+    digits = _NOT_ISBN_DIGIT.sub("", text).upper()
     if len(digits) == 10 and _isbn10_valid(digits):
         body = "978" + digits[:9]
         return body + _isbn13_check_digit(body)
@@ -313,7 +347,7 @@ def _oclc_candidates(record: pymarc.Record) -> Iterator[str]:
             stripped = text.strip()
             if stripped.startswith("(OCoLC)"):
                 yield stripped[len("(OCoLC)"):]
-            elif re.match(r"(ocm|ocn|on)[0-9]", stripped):
+            elif _OCLC_PREFIX.match(stripped):
                 yield stripped
     yield from _subfields(record, ("019", "a"))
     if _control_field(record, "003").strip() == "OCoLC":
@@ -393,6 +427,13 @@ _KINDS_OF_MATERIAL = {
     "i": "sound", "j": "sound", "e": "image", "f": "image", "g": "image", "k": "image",
     "m": "file", "r": "object",
 }
+_DIGITS = re.compile(r"[0-9]+")
+_NOT_DIGIT = re.compile(r"[^0-9]")
+_LOWER_WORD = re.compile(r"[a-z]+")
+_WORD = re.compile(r"[^\W_]+")
+_REVISED = re.compile(r"\brevi")
+_ELECTRONIC_WORDS = re.compile(r"electronic|elektronik|online.?res|daring", re.IGNORECASE)
+_ELECTRONIC_REPRODUCTION = re.compile(r"electronic reproduction", re.IGNORECASE)
 _LEADING_ARTICLE = re.compile(
     r"^(?:the|a|an|der|die|das|ein|eine|le|la|les|l'|un|une|el|los|las|il|lo|gli|het|een)\s+"
 )
@@ -434,14 +475,14 @@ def edition_number(record: pymarc.Record) -> str | None:
         return None
 
     text = _PRINTING.sub(" ", _unaccent(statement).lower())
-    for number in re.findall(r"[0-9]+", text):
+    for number in _DIGITS.findall(text):
         if len(number) < 4:
             return str(int(number))
 
-    for word in re.findall(r"[a-z]+", text):
+    for word in _LOWER_WORD.findall(text):
         if word in _ORDINALS:
             return _ORDINALS[word]
-    return "revised" if re.search(r"\brevi", text) else None
+    return "revised" if _REVISED.search(text) else None
 
 
 def carrier(record: pymarc.Record) -> str | None:
@@ -465,11 +506,11 @@ def carrier(record: pymarc.Record) -> str | None:
 
 def _electronic(record: pymarc.Record) -> bool:
     described = " ".join(_subfields(record, ("245", "h"), ("300", "a")))
-    if re.search(r"electronic|elektronik|online.?res|daring", described, re.IGNORECASE):
+    if _ELECTRONIC_WORDS.search(described):
         return True
 
     reproduction = " ".join(_subfields(record, ("533", "a"), ("590", "a")))
-    if re.search(r"electronic reproduction", reproduction, re.IGNORECASE):
+    if _ELECTRONIC_REPRODUCTION.search(reproduction):
         return True
 
     media = _subfields(record, ("337", "b"), ("338", "b"))
@@ -512,7 +553,7 @@ def volume_parts(record: pymarc.Record) -> tuple[str, ...]:
 
 
 def _part_words(text: str) -> str:
-    words = re.findall(r"[^\W_]+", _unaccent(text).lower())
+    words = _WORD.findall(_unaccent(text).lower())
     kept = [word for word in words if word not in _PART_FILLERS] or words
     return " ".join(_NUMBER_WORDS.get(word) or _roman_number(word) or word for word in kept)
 
@@ -554,7 +595,7 @@ def main_title(record: pymarc.Record) -> str:
 
 def _comparable(text: str) -> str:
     folded = _LEADING_ARTICLE.sub("", _unaccent(text).casefold().strip())
-    return "".join(char for char in folded if char.isalnum())
+    return "".join(filter(str.isalnum, folded))
 
 
 def kind_of_material(record: pymarc.Record) -> str:
@@ -592,7 +633,7 @@ def _surname(name: str) -> str | None:
 
 
 def _comparable_words(text: str) -> list[str]:
-    return re.findall(r"[^\W_]+", _unaccent(text).casefold())
+    return _WORD.findall(_unaccent(text).casefold())
 
 
 def titles_agree(first: str, second: str) -> bool:
@@ -605,7 +646,7 @@ def titles_agree(first: str, second: str) -> bool:
     if not first or not second:
         return True
 
-    first_numbers, second_numbers = re.findall(r"[0-9]+", first), re.findall(r"[0-9]+", second)
+    first_numbers, second_numbers = _DIGITS.findall(first), _DIGITS.findall(second)
     if first_numbers and second_numbers and first_numbers != second_numbers:
         return False
 
@@ -621,6 +662,11 @@ def titles_agree(first: str, second: str) -> bool:
 _GOLDRUSH_PUNCTUATION = frozenset(' !"#$()*+,-./:;<=>?@[\\]^_`|~\u00a9')
 _GOLDRUSH_ARTICLES = (re.compile(r"^ *[aA] +"), re.compile(r"^ *[aA]n +"),
                       re.compile(r"^ *[tT]he +"))
+_GOLDRUSH_YEAR_DIGITS = re.compile(r"[1-9][0-9]{3}")
+_GOLDRUSH_EDITION_DIGITS = re.compile(r"[0-9]{1,3}")
+_GOLDRUSH_EDITION_WORD = re.compile(r"[a-zA-Z]{3}")
+_NOT_ASCII_ALNUM = re.compile(r"[^a-zA-Z0-9]")
+_SPACES = re.compile(r" +")
 _GOLDRUSH_EDITION_WORDS = {
     "fir": "1", "sec": "2", "thi": "3", "fou": "4", "fif": "5",
     "six": "6", "sev": "7", "eig": "8", "nin": "9", "ten": "10",
@@ -674,8 +720,8 @@ def _goldrush_year(record: pymarc.Record) -> str:
 
     candidates = dates + [_first_subfield(record, tag, "c") or "" for tag in ("264", "260")]
     for text in candidates:
-        digits = re.sub(r"[^0-9]", "", text)
-        if re.search(r"[1-9][0-9]{3}", digits) and digits != "9999":
+        digits = _NOT_DIGIT.sub("", text)
+        if _GOLDRUSH_YEAR_DIGITS.search(digits) and digits != "9999":
             return _pad(digits, 4)
     return "0000"
 
@@ -684,10 +730,10 @@ def _goldrush_edition(statement: str | None) -> str:
     """Leading digits of 250 $a, or the number a leading "first" to "tenth"
     stands for; anything else, or nothing, counts as the first edition."""
     text = _unaccent(statement or "").strip()
-    digits = re.match(r"[0-9]{1,3}", text)
+    digits = _GOLDRUSH_EDITION_DIGITS.match(text)
     if digits:
         return digits.group()
-    word = re.match(r"[a-zA-Z]{3}", text)
+    word = _GOLDRUSH_EDITION_WORD.match(text)
     return _GOLDRUSH_EDITION_WORDS.get(word.group().lower(), "1") if word else "1"
 
 
@@ -708,7 +754,7 @@ def _goldrush_title_parts(record: pymarc.Record) -> str:
 def _goldrush_author(record: pymarc.Record) -> str:
     names = [_first_field_subfield(record, tag, "a") for tag in ("100", "110", "111", "130")]
     joined = "".join(_unaccent(_goldrush_strip(name, "")) for name in names if name)
-    return _pad(re.sub(r"[^a-zA-Z0-9]", "", joined), 5)
+    return _pad(_NOT_ASCII_ALNUM.sub("", joined), 5)
 
 
 def _goldrush_inclusive_dates(dates: str | None) -> str:
@@ -743,12 +789,26 @@ def _goldrush_strip(text: str, replacement: str) -> str:
     text = text.replace("%22", replacement).replace("%", replacement)
     for article in _GOLDRUSH_ARTICLES:
         text = article.sub("", text)
-    text = re.sub(r"['{}]", "", text).replace("&", "and")
-    return "".join(replacement if char in _GOLDRUSH_PUNCTUATION else char for char in text)
+    return text.translate(_goldrush_table(replacement))
+
+
+def _goldrush_table(replacement: str) -> dict[int, str | None]:
+    """One pass of str.translate: apostrophes and braces go, "&" reads "and",
+    the rest of the punctuation becomes `replacement`. None of those is
+    punctuation itself, so the order of the replacements does not matter."""
+    table = _GOLDRUSH_TABLES.get(replacement)
+    if table is None:
+        table = {ord(char): replacement for char in _GOLDRUSH_PUNCTUATION}
+        table.update({ord("'"): None, ord("{"): None, ord("}"): None, ord("&"): "and"})
+        _GOLDRUSH_TABLES[replacement] = table
+    return table
+
+
+_GOLDRUSH_TABLES: dict[str, dict[int, str | None]] = {}
 
 
 def _pad(text: str, width: int) -> str:
-    collapsed = re.sub(r" +", "_", text)
+    collapsed = _SPACES.sub("_", text)
     return collapsed[:width].ljust(width, "_")
 
 
@@ -1119,5 +1179,8 @@ def _first_match(pattern: str, text: str | None) -> str:
 
 def _unaccent(text: str) -> str:
     """Text without diacritics: decompose (NFD) and drop the combining marks."""
+    if text.isascii():
+        # Most text is ASCII, which has nothing to decompose.
+        return text
     decomposed = unicodedata.normalize("NFD", text)
     return "".join(char for char in decomposed if not unicodedata.combining(char))
