@@ -20,17 +20,20 @@ way, and `next_from` alone once it is complete.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 import pymarc
 import requests
+import urllib3
 from lxml import etree
 from sickle import Sickle
 from sickle.response import OAIResponse
@@ -52,7 +55,13 @@ _NETWORK_FAULTS = (
     requests.Timeout,
     requests.exceptions.ChunkedEncodingError,
     requests.exceptions.ContentDecodingError,
+    # The body is read from urllib3 directly, so its own faults arrive unwrapped.
+    urllib3.exceptions.HTTPError,
 )
+_READ_SIZE = 1 << 16
+_STALLED_PAGES = 3
+"""Pages in a row that bring no record unseen in the list's recent pages before it ends."""
+_RECENT_PAGES = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +119,22 @@ def format_datestamp(moment: datetime, granularity: str) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+@dataclass(frozen=True, slots=True)
+class ResponseLimits:
+    """How big one response may grow and how long it may take, and how long a list may run.
+
+    `max_bytes` counts the body after Content-Encoding is undone, so a gzip
+    bomb meets the same cap as a plain flood; `deadline` is the whole
+    response's time, which a server sending one byte a second never meets
+    through the per-read timeout alone; `max_pages` ends a list whose
+    resumption tokens never stop.
+    """
+
+    max_bytes: int = 100 * 1024 * 1024
+    deadline: float = 600.0
+    max_pages: int = 100_000
+
+
 class _Retryable(Exception):
     """A fault worth another attempt; `unparsable` marks a body that would not parse."""
 
@@ -157,15 +182,16 @@ class OaiClient(Sickle):  # type: ignore[misc]  # sickle ships without type hint
 
     def __init__(self, base_url: str, *, profile: Profile, policy: RetryPolicy,
                  timeout: float, auth: Any = None, headers: Mapping[str, str] | None = None,
-                 ) -> None:
+                 limits: ResponseLimits | None = None) -> None:
         super().__init__(base_url, max_retries=0, timeout=timeout, auth=auth,
                          headers=dict(headers or {}))
         self.profile = profile
         self.policy = policy
+        self.limits = limits or ResponseLimits()
         self.session = requests.Session()
 
     def _request(self, kwargs: Mapping[str, str]) -> requests.Response:
-        return self.session.get(self.endpoint, params=kwargs, **self.request_args)
+        return self.session.get(self.endpoint, params=kwargs, stream=True, **self.request_args)
 
     def harvest(self, **params: str) -> ParsedResponse:
         """Fetch and parse one response, retrying what may pass."""
@@ -183,9 +209,11 @@ class OaiClient(Sickle):  # type: ignore[misc]  # sickle ships without type hint
                 attempt += 1
 
     def _attempt(self, params: Mapping[str, str], attempt: int) -> ParsedResponse:
+        started = time.monotonic()
         try:
             http = self._request(params)
-            body = http.content
+            with contextlib.closing(http):
+                body = self._read_body(http, started)
         except _NETWORK_FAULTS as error:
             raise _Retryable(f"{type(error).__name__}: {error}") from error
 
@@ -193,6 +221,31 @@ class OaiClient(Sickle):  # type: ignore[misc]  # sickle ships without type hint
             delay = retry_after_seconds(http.headers.get("Retry-After"))
             raise _Retryable(f"HTTP {http.status_code}", retry_after=delay)
         return self._parse(http, body, params, attempt)
+
+    def _read_body(self, http: requests.Response, started: float) -> bytes:
+        """The decoded body, refused once it passes the size cap or the deadline.
+
+        read1 returns whatever one socket read brought (decompressed at most
+        `_READ_SIZE` at a time), so both limits are checked after every read
+        rather than after a block that a trickling server may never fill.
+        """
+        limits, size = self.limits, 0
+        chunks: list[bytes] = []
+        while chunk := http.raw.read1(_READ_SIZE, decode_content=True):
+            size += len(chunk)
+            if size > limits.max_bytes:
+                raise SourceError(
+                    f"{http.url}: response passed the size cap of {limits.max_bytes:,} bytes "
+                    f"(max_response_mb = {limits.max_bytes / 2**20:g}); not read further")
+            if time.monotonic() - started > limits.deadline:
+                raise TransientError(
+                    f"{http.url}: response took longer than the deadline of "
+                    f"{limits.deadline:g} s (response_deadline) after {size:,} bytes; "
+                    "not read further")
+            chunks.append(chunk)
+        body = b"".join(chunks)
+        http._content = body  # sickle's OAIResponse reads .content and .text
+        return body
 
     def _parse(self, http: requests.Response, body: bytes, params: Mapping[str, str],
                attempt: int) -> ParsedResponse:
@@ -249,6 +302,35 @@ class _Window:
 
 
 @dataclass(slots=True)
+class _ListGuard:
+    """What one list has shown so far, to end it when the server goes round in circles."""
+
+    tokens: set[str] = field(default_factory=set)
+    recent: deque[frozenset[str]] = field(default_factory=lambda: deque(maxlen=_RECENT_PAGES))
+    stalled: int = 0
+    pages: int = 0
+
+    def reason_to_stop(self, delivery: _Delivery, max_pages: int) -> str | None:
+        """Why the list must end after this page although a token came; None to go on."""
+        self.pages += 1
+        token = delivery.token
+        if token and token in self.tokens:
+            return f"resumption token {token!r} came back again"
+        identifiers = frozenset(record.local_id for record in delivery.records)
+        repeated = bool(identifiers) and identifiers <= frozenset().union(*self.recent)
+        self.stalled = self.stalled + 1 if repeated else 0
+        self.recent.append(identifiers)
+        if token and self.stalled >= _STALLED_PAGES:
+            return (f"{self.stalled} pages in a row brought only records the list had "
+                    f"already given (last token {token!r})")
+        if token and self.pages >= max_pages:
+            return f"the list reached max_pages = {max_pages} and still has a token"
+        if token:
+            self.tokens.add(token)
+        return None
+
+
+@dataclass(slots=True)
 class _Delivery:
     """What one response held, before it becomes a Page."""
 
@@ -285,6 +367,7 @@ class OaiHarvester:
         auth: Any = None,
         headers: Mapping[str, str] | None = None,
         prefetch: bool = True,
+        limits: ResponseLimits | None = None,
     ) -> None:
         if not partner:
             raise ConfigError(f"source {source!r}: partner code is empty; local ids need it")
@@ -303,7 +386,7 @@ class OaiHarvester:
         self.prefetch = prefetch
         policy = RetryPolicy(retries=retries, backoff=backoff, cap=retry_cap)
         self.client = OaiClient(base_url, profile=self.profile, policy=policy, timeout=timeout,
-                                auth=auth, headers=headers)
+                                auth=auth, headers=headers, limits=limits)
         self.repository: Repository | None = None
 
     # -- what the server says about itself ---------------------------------------
@@ -400,25 +483,25 @@ class OaiHarvester:
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"oai-{self.source}")
         try:
             pending = self._fetch(executor, window, prefix)
-            seen: set[str] = set()
+            seen = _ListGuard()
             restarts = 0
             while True:
                 response = pending.result()
                 restarted = self._restart_if_expired(response, window, restarts)
                 if restarted is not None:
-                    window, seen, restarts = restarted, set(), restarts + 1
+                    window, seen, restarts = restarted, _ListGuard(), restarts + 1
                     pending = self._fetch(executor, window, prefix)
                     continue
 
                 delivery = self._deliver(response, window, prefix)
-                following = self._advance(window, delivery.token, seen)
+                following = self._advance(window, delivery, seen)
                 if not following.finished:
                     pending = self._fetch(executor, following, prefix)
                 yield self._page(response, window, delivery, following)
                 if following.finished:
                     return
                 if following.set_index != window.set_index:
-                    seen = set()
+                    seen = _ListGuard()
                 window = following
         finally:
             executor.shutdown(wait=False, cancel_futures=True)
@@ -458,15 +541,15 @@ class OaiHarvester:
                     self.source, window.page + 1, window.token, window.from_ or "the start")
         return replace(window, token=None)
 
-    def _advance(self, window: _Window, token: str | None, seen: set[str]) -> _Window:
+    def _advance(self, window: _Window, delivery: _Delivery, seen: _ListGuard) -> _Window:
         """The window after this page; `finished` when the run is over."""
-        if token and token in seen:
-            log.warning("source=%s page=%d: resumption token %r came back again; ending the "
-                        "list here (the run will not count as a full harvest)",
-                        self.source, window.page + 1, token)
+        token = delivery.token
+        stop = seen.reason_to_stop(delivery, self.client.limits.max_pages)
+        if stop:
+            log.warning("source=%s page=%d: %s; ending the list here (the run will not "
+                        "count as a full harvest)", self.source, window.page + 1, stop)
             return self._next_set(replace(window, cut_short=True))
         if token:
-            seen.add(token)
             return replace(window, token=token, page=window.page + 1)
         return self._next_set(window)
 
@@ -629,6 +712,7 @@ __all__ = [
     "OaiHarvester",
     "ParsedResponse",
     "Repository",
+    "ResponseLimits",
     "RetryPolicy",
     "format_datestamp",
     "parse_datestamp",

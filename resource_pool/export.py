@@ -107,7 +107,7 @@ class TargetConfig:
 
     def records_path(self, folder: Path, stamp: str) -> Path:
         """This run's records file; a relative path is read from the configuration folder."""
-        return (folder / self.path.replace(STAMP, stamp)).resolve()
+        return _file_in(folder, self.path.replace(STAMP, stamp))
 
     def deletes_path(self, folder: Path, stamp: str) -> Path:
         """The deletes file: `deletes`, else the records file with the suffix .delete.
@@ -116,8 +116,19 @@ class TargetConfig:
         one id a line, and batch-import-marc.sh every *.mrc and *.xml.
         """
         if self.deletes:
-            return (folder / self.deletes.replace(STAMP, stamp)).resolve()
+            return _file_in(folder, self.deletes.replace(STAMP, stamp))
         return self.records_path(folder, stamp).with_suffix(".delete")
+
+
+def _file_in(folder: Path, path: str) -> Path:
+    """The file `path` names, its folder resolved but the file itself not.
+
+    A symlink where the file goes is then replaced by the new file, never
+    followed: whoever may write into an OPAC's import folder cannot point
+    the pool's next export at a file elsewhere.
+    """
+    named = folder / path
+    return named.parent.resolve() / named.name
 
 
 @dataclass(frozen=True)
@@ -199,9 +210,21 @@ def _path(entry: dict[str, Any], key: str, where: str) -> str:
     value = _string(entry, key, where)
     if "{" in value.replace(STAMP, "") or "}" in value.replace(STAMP, ""):
         raise ConfigError(f"{where}: {key} = {value!r}: the only placeholder is {STAMP}")
+    if _climbs_out(value):
+        raise ConfigError(
+            f"{where}: {key} = {value!r}: '..' may only open a path (as in '../var/export/x.mrc'); "
+            "after a folder name it climbs back out of that folder"
+        )
     if key == "path" and value.endswith(".delete"):
         raise ConfigError(f"{where}: path = {value!r}: .delete is the deletes file's suffix")
     return value
+
+
+def _climbs_out(value: str) -> bool:
+    """True when '..' follows a folder name, as in 'out/../../etc/x.mrc'."""
+    parts = Path(value).parts
+    named = next((index for index, part in enumerate(parts) if part != ".."), len(parts))
+    return ".." in parts[named:]
 
 
 def _optional(entry: dict[str, Any], key: str, where: str) -> str | None:

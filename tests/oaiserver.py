@@ -6,7 +6,10 @@
   base64 resumption tokens (with '+', '/' and '='), and injects scripted
   faults: 503 with Retry-After in seconds or as an HTTP date, 429, 500, a
   reset or a dropped connection mid-body, a stall past the client's timeout,
-  a truncated page, a repeated token, an expired token, control characters.
+  a truncated page, a repeated token, an expired token, control characters;
+  with `circling` it answers every resumption token with its first page again.
+- `Hostile` is a synthetic repository whose lists are attacks on the client:
+  an endless body, a body trickled one byte a second, a gzip bomb.
 - `OaiServer` runs any of them over real HTTP, each under its own path.
 
 Run a synthetic repository by hand (benchmarks, kill-and-resume trials):
@@ -19,13 +22,15 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import itertools
 import json
 import re
 import socket
 import struct
 import threading
 import time
-from collections.abc import Callable, Mapping
+import zlib
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -55,6 +60,8 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     fault: str | None = None
     stall: float = 0.0
+    chunks: Callable[[], Iterator[bytes]] | None = None
+    """A body sent piece by piece without Content-Length, then the connection closed."""
 
 
 class Endpoint(Protocol):
@@ -129,6 +136,9 @@ def _handler_for(server: OaiServer) -> type[BaseHTTPRequestHandler]:
 def _send(handler: BaseHTTPRequestHandler, reply: Reply) -> None:
     if reply.stall:
         time.sleep(reply.stall)
+    if reply.chunks is not None:
+        _send_pieces(handler, reply, reply.chunks)
+        return
     handler.send_response(reply.status)
     handler.send_header("Content-Type", "text/xml; charset=utf-8")
     handler.send_header("Content-Length", str(len(reply.body)))
@@ -141,6 +151,22 @@ def _send(handler: BaseHTTPRequestHandler, reply: Reply) -> None:
         _break_connection(handler, reset=reply.fault == "reset")
         return
     handler.wfile.write(reply.body)
+
+
+def _send_pieces(handler: BaseHTTPRequestHandler, reply: Reply,
+                 chunks: Callable[[], Iterator[bytes]]) -> None:
+    # Without Content-Length the body ends when the connection closes (RFC 9112
+    # section 6.3, rule 8), so the client cannot know in advance how much comes.
+    handler.send_response(reply.status)
+    handler.send_header("Content-Type", "text/xml; charset=utf-8")
+    handler.send_header("Connection", "close")
+    for name, value in reply.headers.items():
+        handler.send_header(name, value)
+    handler.end_headers()
+    handler.close_connection = True
+    for piece in chunks():
+        handler.wfile.write(piece)
+        handler.wfile.flush()
 
 
 def _break_connection(handler: BaseHTTPRequestHandler, *, reset: bool) -> None:
@@ -285,6 +311,7 @@ class SyntheticRepository:
     clock: datetime = field(default_factory=lambda: datetime.now(UTC).replace(microsecond=0))
     deleted: set[int] = field(default_factory=set)
     touched: dict[int, datetime] = field(default_factory=dict)
+    circling: bool = False
     list_requests: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -345,6 +372,9 @@ class SyntheticRepository:
         chosen = self._select(query)
         if not chosen:
             return oai_error("noRecordsMatch", "nothing in this window")
+        if self.circling and "resumptionToken" in params:
+            # A new token every time, and the first page again behind each.
+            query = {**query, "offset": 0, "lap": int(query.get("lap", 0)) + 1}
         offset = int(query["offset"])
         page = chosen[offset : offset + self.page_size]
         more = offset + self.page_size < len(chosen)
@@ -425,6 +455,51 @@ class SyntheticRepository:
         if fault == "truncated":
             return Reply(body[: len(body) * 2 // 3])
         return Reply(body)
+
+
+# -- a repository whose lists attack the client ----------------------------------------
+
+HOSTILE = ("endless", "trickle", "gzip-bomb")
+
+
+@dataclass
+class Hostile:
+    """Identify and formats as a synthetic repository; every ListRecords an attack.
+
+    - endless: an OAI-PMH head, then spaces for ever;
+    - trickle: the same, one byte a second for ever;
+    - gzip-bomb: Content-Encoding gzip, `bomb_bytes` of spaces squeezed small.
+    """
+
+    attack: str
+    bomb_bytes: int = 1 << 30
+    repository: SyntheticRepository = field(default_factory=SyntheticRepository)
+    _bomb: bytes = b""
+
+    def reply(self, params: dict[str, str]) -> Reply:
+        if params.get("verb") != "ListRecords":
+            return self.repository.reply(params)
+        head = f"{OAI_HEAD}<responseDate>2024-01-01T00:00:00Z</responseDate>".encode()
+        if self.attack == "endless":
+            return Reply(chunks=lambda: itertools.chain([head], itertools.repeat(b" " * 65536)))
+        if self.attack == "trickle":
+            return Reply(chunks=lambda: itertools.chain([head], _one_byte_a_second()))
+        return Reply(self._gzip_bomb(head), headers={"Content-Encoding": "gzip"})
+
+    def _gzip_bomb(self, head: bytes) -> bytes:
+        if not self._bomb:
+            squeezer = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: a gzip wrapper
+            block = b" " * (1 << 20)
+            parts = [squeezer.compress(head)]
+            parts += [squeezer.compress(block) for _ in range(self.bomb_bytes // len(block))]
+            self._bomb = b"".join(parts) + squeezer.flush()
+        return self._bomb
+
+
+def _one_byte_a_second() -> Iterator[bytes]:
+    while True:
+        yield b" "
+        time.sleep(1.0)
 
 
 def _moment(value: str, *, end: bool = False) -> datetime:
