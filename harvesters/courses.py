@@ -24,6 +24,7 @@ import logging
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from gettext import gettext
 from html import unescape
 from pathlib import Path
 from typing import Any
@@ -126,7 +127,7 @@ class CourseHarvester:
                 page = Page(label=self._where())
 
         page.checkpoint, page.complete, page.full = {}, True, True
-        log.info("course feed read: source=%s courses=%d", self.source, position)
+        log.info(gettext("course feed read: source=%s courses=%d"), self.source, position)
         yield page
 
     def _where(self) -> str:
@@ -147,7 +148,9 @@ class CourseHarvester:
             body = location.read_bytes()
         except OSError as error:
             raise SourceError(
-                f"{self.source}: cannot read course feed {location}: {error.strerror}"
+                gettext("{source}: cannot read course feed {location}: {reason}").format(
+                    source=self.source, location=location, reason=error.strerror
+                )
             ) from error
         items, _ = _decode(body, str(location), self.source)
         yield from items
@@ -158,7 +161,9 @@ class CourseHarvester:
         while next_url and len(seen) < self.max_documents:
             if next_url in seen:
                 log.warning(
-                    "course feed repeats a next link: source=%s url=%s", self.source, next_url
+                    gettext("course feed repeats a next link: source=%s url=%s"),
+                    self.source,
+                    next_url,
                 )
                 return
             seen.add(next_url)
@@ -172,18 +177,28 @@ class CourseHarvester:
             response = requests.get(url, timeout=self.timeout)
         except (requests.ConnectionError, requests.Timeout) as error:
             raise TransientError(
-                f"{self.source}: course feed {url} did not answer: {error}"
+                gettext("{source}: course feed {url} did not answer: {error}").format(
+                    source=self.source, url=url, error=error
+                )
             ) from error
         except requests.RequestException as error:
-            raise SourceError(f"{self.source}: course feed {url} failed: {error}") from error
+            raise SourceError(
+                gettext("{source}: course feed {url} failed: {error}").format(
+                    source=self.source, url=url, error=error
+                )
+            ) from error
 
         if response.status_code in (429, 503) or response.status_code >= 500:
             raise TransientError(
-                f"{self.source}: course feed {url} answered HTTP {response.status_code}"
+                gettext("{source}: course feed {url} answered HTTP {status}").format(
+                    source=self.source, url=url, status=response.status_code
+                )
             )
         if response.status_code >= 400:
             raise SourceError(
-                f"{self.source}: course feed {url} answered HTTP {response.status_code}"
+                gettext("{source}: course feed {url} answered HTTP {status}").format(
+                    source=self.source, url=url, status=response.status_code
+                )
             )
         return response.content
 
@@ -220,7 +235,11 @@ def _decode(body: bytes, where: str, source: str) -> tuple[list[_Item], str | No
     try:
         document = json.loads(text)
     except json.JSONDecodeError as error:
-        raise SourceError(f"{source}: course feed {where} is not valid JSON: {error}") from error
+        raise SourceError(
+            gettext("{source}: course feed {location} is not valid JSON: {error}").format(
+                source=source, location=where, error=error
+            )
+        ) from error
 
     if isinstance(document, dict) and isinstance(document.get("results"), list):
         following = (document.get("pagination") or {}).get("next") or document.get("next")
@@ -229,8 +248,10 @@ def _decode(body: bytes, where: str, source: str) -> tuple[list[_Item], str | No
         following = (document.get("links") or {}).get("next")
         return _json_items("moochub", document["data"]), _link(following)
     raise SourceError(
-        f"{source}: course feed {where} is neither an Open edX list ('results') "
-        "nor a MOOChub list ('data')"
+        gettext(
+            "{source}: course feed {location} is neither an Open edX list ('results') "
+            "nor a MOOChub list ('data')"
+        ).format(source=source, location=where)
     )
 
 
@@ -253,8 +274,15 @@ def _csv_items(text: str, where: str, source: str) -> list[_Item]:
     columns = {name.strip().lower() for name in reader.fieldnames or []}
     if not {"title", "url"} <= columns:
         raise SourceError(
-            f"{source}: course feed {where} has columns {sorted(columns)}; "
-            f"a CSV feed needs at least title and url (of {', '.join(_CSV_COLUMNS)})"
+            gettext(
+                "{source}: course feed {location} has columns {columns}; "
+                "a CSV feed needs at least title and url (of {known})"
+            ).format(
+                source=source,
+                location=where,
+                columns=sorted(columns),
+                known=", ".join(_CSV_COLUMNS),
+            )
         )
 
     items = []

@@ -22,6 +22,7 @@ import logging
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from gettext import gettext
 from pathlib import Path
 from typing import IO, cast
 
@@ -68,7 +69,7 @@ class MarcFileHarvester:
                 continue
             resume = dict(checkpoint or {}) if index == start_file else {}
             yield from self._file_pages(index, location, resume)
-        yield Page(checkpoint={}, complete=True, full=True, label="end of delivery")
+        yield Page(checkpoint={}, complete=True, full=True, label=gettext("end of delivery"))
 
     def _files(self) -> list[str]:
         if self.url:
@@ -78,8 +79,9 @@ class MarcFileHarvester:
         files = sorted(glob.glob(pattern, recursive=True))
         if not files:
             raise SourceError(
-                f"source {self.source}: no file matches path {self.path!r} "
-                f"(looked in {self.base_folder})"
+                gettext(
+                    "source {source}: no file matches path {path!r} (looked in {folder})"
+                ).format(source=self.source, path=self.path, folder=self.base_folder)
             )
         return files
 
@@ -94,7 +96,7 @@ class MarcFileHarvester:
                 page.checkpoint = {"file_index": index, **page.checkpoint}
                 page.full = True
                 yield page
-        log.info("source=%s file=%s read", self.source, location)
+        log.info(gettext("source=%s file=%s read"), self.source, location)
 
     # Opening: local or downloaded, gzip or plain, always size-capped.
 
@@ -107,7 +109,9 @@ class MarcFileHarvester:
                 raw = open(location, "rb")  # noqa: SIM115 (closed by the capped reader)
             except OSError as error:
                 raise SourceError(
-                    f"source {self.source}: cannot open {location}: {error}"
+                    gettext("source {source}: cannot open {location}: {error}").format(
+                        source=self.source, location=location, error=error
+                    )
                 ) from None
         buffered = _peekable(raw)
         if buffered.peek(2)[:2] == b"\x1f\x8b":
@@ -125,12 +129,18 @@ class MarcFileHarvester:
                     size += len(block)
                     if size > self.max_bytes:
                         raise SourceError(
-                            f"source {self.source}: {url} is larger than {self.max_bytes} bytes"
+                            gettext("source {source}: {url} is larger than {limit} bytes").format(
+                                source=self.source, url=url, limit=self.max_bytes
+                            )
                         )
                     spool.write(block)
         except requests.RequestException as error:
             spool.close()
-            raise SourceError(f"source {self.source}: cannot fetch {url}: {error}") from None
+            raise SourceError(
+                gettext("source {source}: cannot fetch {url}: {error}").format(
+                    source=self.source, url=url, error=error
+                )
+            ) from None
         spool.seek(0)
         return spool
 
@@ -147,13 +157,15 @@ class MarcFileHarvester:
             if len(pending) >= self.page_size:
                 self._add_iso2709(page, pending, location)
                 page.checkpoint = {"offset": start + len(chunk) + 1}
-                page.label = f"{Path(location).name} @ byte {start}"
+                page.label = gettext("{file} @ byte {offset}").format(
+                    file=Path(location).name, offset=start
+                )
                 yield page
                 page, pending = Page(), []
         if pending:
             self._add_iso2709(page, pending, location)
             page.checkpoint = {"offset": stream.position}
-            page.label = f"{Path(location).name} @ end"
+            page.label = gettext("{file} @ end").format(file=Path(location).name)
             yield page
 
     def _add_iso2709(self, page: Page, pending: list[_Chunk], location: str) -> None:
@@ -247,13 +259,15 @@ class MarcFileHarvester:
             pending = current
             if len(page.records) + len(page.rejections) >= self.page_size:
                 page.checkpoint = {"record": number - (pending is not None)}
-                page.label = f"{Path(location).name} record {number}"
+                page.label = gettext("{file} record {number}").format(
+                    file=Path(location).name, number=number
+                )
                 yield page
                 page = Page()
         if pending is not None:
             self._add_marcxml(page, pending, location, _errors(events, pending.line, None))
         page.checkpoint = {"record": number}
-        page.label = f"{Path(location).name} @ end"
+        page.label = gettext("{file} @ end").format(file=Path(location).name)
         yield page
 
     def _add_marcxml(self, page: Page, item: _XmlRecord, location: str, errors: list[str]) -> None:
@@ -469,8 +483,10 @@ class _CappedReader:
         self.position += len(data)
         if self.position > self.limit:
             raise SourceError(
-                f"source {self.source}: {self.location} holds more than {self.limit} bytes "
-                "once uncompressed; refusing to read on"
+                gettext(
+                    "source {source}: {location} holds more than {limit} bytes "
+                    "once uncompressed; refusing to read on"
+                ).format(source=self.source, location=self.location, limit=self.limit)
             )
         return data
 

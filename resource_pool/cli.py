@@ -25,6 +25,7 @@ from harvesters.records import Page
 from resource_pool import catalog_view, db, flagging, logs, reports, search
 from resource_pool.config import PoolConfig, config_folder, load_config
 from resource_pool.harvest import HarvestOptions, RunSummary, harvest_source
+from resource_pool.i18n import LANGUAGES, _
 from resource_pool.partners import sync_partners
 
 STARTER = Path(__file__).parent / "starter"
@@ -34,23 +35,25 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
-    help="""A pooled union catalogue and interlibrary exchange for partner libraries.
-
-Example: harvest every configured source, then look at the catalogue:
-
-    pool harvest --all && pool catalog stats
-""",
+    help=_(
+        "A pooled union catalogue and interlibrary exchange for partner libraries.\n\n"
+        "Example: harvest every configured source, then look at the catalogue:\n\n"
+        "    pool harvest --all && pool catalog stats\n"
+    ),
 )
 partners_app = typer.Typer(
-    no_args_is_help=True, help="Partner institutions.\n\nExample: pool partners list"
+    no_args_is_help=True, help=_("Partner institutions.\n\nExample: pool partners list")
 )
 catalog_app = typer.Typer(
-    no_args_is_help=True, help="The union catalogue.\n\nExample: pool catalog stats"
+    no_args_is_help=True, help=_("The union catalogue.\n\nExample: pool catalog stats")
 )
 flags_app = typer.Typer(
-    no_args_is_help=True, help="Rare and online-course flags.\n\nExample: pool flags recompute"
+    no_args_is_help=True,
+    help=_("Rare and online-course flags.\n\nExample: pool flags recompute"),
 )
-db_app = typer.Typer(no_args_is_help=True, help="The database schema.\n\nExample: pool db upgrade")
+db_app = typer.Typer(
+    no_args_is_help=True, help=_("The database schema.\n\nExample: pool db upgrade")
+)
 app.add_typer(partners_app, name="partners")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(flags_app, name="flags")
@@ -88,34 +91,69 @@ class State:
 state = State()
 
 
+def _check_language(language: str | None) -> str | None:
+    """Refuse a --lang the pool has no catalogue for.
+
+    The language itself was set by i18n.main() before this module loaded,
+    since Typer reads the help texts at import; here it is only checked.
+    """
+    if language is not None and language not in LANGUAGES:
+        raise typer.BadParameter(
+            _("{value!r} is not a language the pool speaks; choose one of {choices}").format(
+                value=language, choices=", ".join(LANGUAGES)
+            ),
+            param_hint="--lang",
+        )
+    return language
+
+
 @app.callback()
 def main_options(
     config: Annotated[
         str | None,
         typer.Option(
-            "--config", help="Configuration folder (default: $POOL_CONFIG, then ./config)."
+            "--config", help=_("Configuration folder (default: $POOL_CONFIG, then ./config).")
         ),
     ] = None,
     database: Annotated[
         str | None,
         typer.Option(
             "--db",
-            help="Database URL, e.g. postgresql+psycopg://pool@host/pool "
-            "(default: $POOL_DATABASE_URL, then the SQLite file in pool.toml).",
+            help=_(
+                "Database URL, e.g. postgresql+psycopg://pool@host/pool "
+                "(default: $POOL_DATABASE_URL, then the SQLite file in pool.toml)."
+            ),
         ),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help=_("Print machine-readable JSON."))
+    ] = False,
     verbose: Annotated[
-        int, typer.Option("-v", "--verbose", count=True, help="More log lines (-vv: debug).")
+        int, typer.Option("-v", "--verbose", count=True, help=_("More log lines (-vv: debug)."))
     ] = 0,
-    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Only errors.")] = False,
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help=_("Only errors."))] = False,
     log_format: Annotated[
-        str, typer.Option("--log-format", help="Log lines as text or json (one object a line).")
+        str,
+        typer.Option("--log-format", help=_("Log lines as text or json (one object a line).")),
     ] = "text",
+    language: Annotated[
+        str | None,
+        typer.Option(
+            "--lang",
+            metavar="LANG",
+            # Checked before --help runs, so `--lang xx --help` is refused too.
+            is_eager=True,
+            callback=_check_language,
+            help=_(
+                "Language of messages, help and reports: id (Indonesian) or en "
+                "(default: from LANGUAGE, LC_ALL, LC_MESSAGES, LANG; else en)."
+            ),
+        ),
+    ] = None,
 ) -> None:
     """Global options; they go before the command: pool --json catalog stats."""
     if log_format not in ("text", "json"):
-        raise typer.BadParameter("--log-format must be text or json", param_hint="--log-format")
+        raise typer.BadParameter(_("--log-format must be text or json"), param_hint="--log-format")
     state.config_option, state.db_option, state.json = config, database, as_json
     state._config = state._engine = None
     logs.configure(-1 if quiet else verbose, log_format)
@@ -131,100 +169,226 @@ def emit(data: Any, table: Table | None = None) -> None:
 
 def _table(title: str, rows: list[dict[str, Any]], columns: list[str]) -> Table:
     table = Table(title=title, show_lines=False)
+    labels = column_labels()
     for column in columns:
         numeric = bool(rows) and isinstance(rows[0].get(column), int | float)
         table.add_column(
-            column, justify="right" if numeric else "left", overflow="fold", no_wrap=numeric
+            labels.get(column, column),
+            justify="right" if numeric else "left",
+            overflow="fold",
+            no_wrap=numeric,
         )
     for row in rows:
-        table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
+        table.add_row(*("" if row.get(c) is None else _cell(row.get(c)) for c in columns))
     return table
+
+
+def _cell(value: Any) -> str:
+    """A table cell as people read it: statuses and yes/no in the current language."""
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    text = str(value)
+    return status_labels().get(text, text)
+
+
+def status_labels() -> dict[str, str]:
+    """Outcome words shown in tables; --json keeps the English value."""
+    return {
+        "ok": _("ok"),
+        "failed": _("failed"),
+        "refused": _("refused"),
+        "interrupted": _("interrupted"),
+        "running": _("running"),
+        "skipped": _("skipped"),
+    }
+
+
+def column_labels() -> dict[str, str]:
+    """Table headers people read, by the row key they show; --json keeps the keys."""
+    return {
+        "source": _("source"),
+        "status": _("status"),
+        "added": _("added"),
+        "updated": _("updated"),
+        "unchanged": _("unchanged"),
+        "deleted": _("deleted"),
+        "rejected": _("rejected"),
+        "cleaned": _("cleaned"),
+        "retried": _("retried"),
+        "seconds": _("seconds"),
+        "id": _("id"),
+        "started": _("started"),
+        "error": _("error"),
+        "location": _("location"),
+        "position": _("position"),
+        "local_id": _("local_id"),
+        "reason": _("reason"),
+        "kind": _("kind"),
+        "records": _("records"),
+        "last_run": _("last_run"),
+        "last_success": _("last_success"),
+        "last_failure": _("last_failure"),
+        "failure": _("failure"),
+        "next_run": _("next_run"),
+        "schedule": _("schedule"),
+        "last_status": _("last_status"),
+        "failed_steps": _("failed_steps"),
+        "code": _("code"),
+        "name": _("name"),
+        "lends": _("lends"),
+        "loan_days": _("loan_days"),
+        "lends_rare": _("lends_rare"),
+        "sources": _("sources"),
+        "partner": _("partner"),
+        "why": _("why"),
+        "call_number": _("call_number"),
+        "barcode": _("barcode"),
+        "lendable": _("lendable"),
+        "record": _("record"),
+        "flag": _("flag"),
+        "rule": _("rule"),
+        "evidence": _("evidence"),
+        "title": _("title"),
+        "year": _("year"),
+        "held_by": _("held_by"),
+        "flags": _("flags"),
+        "clusters": _("clusters"),
+        "gained": _("gained"),
+        "lost": _("lost"),
+        "job": _("job"),
+        "state": _("state"),
+        "step": _("step"),
+        "detail": _("detail"),
+        "format": _("format"),
+        "profile": _("profile"),
+        "mark": _("mark"),
+        "last_records": _("last_records"),
+        "target": _("target"),
+        "oversized": _("oversized"),
+        "path": _("path"),
+        "deletes_path": _("deletes_path"),
+        "service": _("service"),
+        "requester": _("requester"),
+        "lender": _("lender"),
+        "due": _("due"),
+        "cluster": _("cluster"),
+        "asked": _("asked"),
+        "supplied": _("supplied"),
+        "sequence": _("sequence"),
+        "time": _("time"),
+        "actor": _("actor"),
+        "before": _("before"),
+        "after": _("after"),
+        "note": _("note"),
+        "message": _("message"),
+        "request_id": _("request_id"),
+        "days_overdue": _("days_overdue"),
+        "marked": _("marked"),
+        "requested": _("requested"),
+        "borrowed": _("borrowed"),
+        "lent": _("lent"),
+        "unfilled": _("unfilled"),
+        "fill_rate": _("fill_rate"),
+        "median_turnaround_days": _("median_turnaround_days"),
+        "what": _("what"),
+        "count": _("count"),
+    }
 
 
 # pool init
 
 
-@app.command()
+@app.command(
+    help=_(
+        "Write a commented starter configuration: pool.toml, partners.toml, flags.toml.\n\n"
+        "Example: pool init /etc/resource-pool && pool --config /etc/resource-pool partners list"
+    )
+)
 def init(
-    folder: Annotated[Path, typer.Argument(help="Folder to write the configuration into.")],
+    folder: Annotated[Path, typer.Argument(help=_("Folder to write the configuration into."))],
 ) -> None:
-    """Write a commented starter configuration: pool.toml, partners.toml, flags.toml.
-
-    Example: pool init /etc/resource-pool && pool --config /etc/resource-pool partners list
-    """
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for template in sorted(STARTER.glob("*.toml")):
         target = folder / template.name
         if target.exists():
-            raise StepRefused(f"{target} exists already; refusing to overwrite it")
+            raise StepRefused(
+                _("{path} exists already; refusing to overwrite it").format(path=target)
+            )
         shutil.copyfile(template, target)
         written.append(str(target))
     emit({"written": written})
     if not state.json:
-        err.print(f"Wrote {', '.join(written)}. Edit partners.toml, then run: pool harvest --all")
+        err.print(
+            _("Wrote {files}. Edit partners.toml, then run: pool harvest --all").format(
+                files=", ".join(written)
+            )
+        )
 
 
 # pool partners
 
 
-@partners_app.command("list")
+@partners_app.command(
+    "list",
+    help=_(
+        "List the partners, their lending policy, sources and record counts.\n\n"
+        "Example: pool partners list"
+    ),
+)
 def partners_list() -> None:
-    """List the partners, their lending policy, sources and record counts.
-
-    Example: pool partners list
-    """
     with db.session_scope(state.engine) as session:
         sync_partners(session, state.config)
     rows = reports.partner_rows(state.engine)
     for row in rows:
         row["sources"] = ", ".join(row["sources"]) if not state.json else row["sources"]
     columns = ["code", "name", "kind", "lends", "loan_days", "lends_rare", "sources", "records"]
-    emit(rows, _table("Partners", rows, columns))
+    emit(rows, _table(_("Partners"), rows, columns))
 
 
 # pool harvest
 
 
-@app.command()
+@app.command(
+    help=_(
+        "Harvest sources into the catalogue, then print a summary per source.\n\n"
+        "Exit code 1 when any source failed; its checkpoint stays at the last stored\n"
+        "page, so running the same command again resumes it.\n\n"
+        "Example: pool harvest --all      Example: pool harvest tbl-books --full\n"
+        "Example: pool harvest --due"
+    )
+)
 def harvest(
     sources: Annotated[
-        list[str] | None, typer.Argument(help="Source names from partners.toml.")
+        list[str] | None, typer.Argument(help=_("Source names from partners.toml."))
     ] = None,
     all_sources: Annotated[
-        bool, typer.Option("--all", help="Harvest every enabled source.")
+        bool, typer.Option("--all", help=_("Harvest every enabled source."))
     ] = False,
     due: Annotated[
         bool,
         typer.Option(
             "--due",
-            help="Harvest each source whose schedule fired since its last success (for cron).",
+            help=_("Harvest each source whose schedule fired since its last success (for cron)."),
         ),
     ] = False,
     full: Annotated[
-        bool, typer.Option("--full", help="Ignore the incremental state and harvest everything.")
+        bool,
+        typer.Option("--full", help=_("Ignore the incremental state and harvest everything.")),
     ] = False,
     force: Annotated[
         bool,
         typer.Option(
-            "--force", help="Mark missing records deleted even when a delivery shrank a lot."
+            "--force", help=_("Mark missing records deleted even when a delivery shrank a lot.")
         ),
     ] = False,
     from_date: Annotated[
-        str | None, typer.Option("--from", help="OAI-PMH: harvest from this datestamp.")
+        str | None, typer.Option("--from", help=_("OAI-PMH: harvest from this datestamp."))
     ] = None,
     until_date: Annotated[
-        str | None, typer.Option("--until", help="OAI-PMH: harvest until this datestamp.")
+        str | None, typer.Option("--until", help=_("OAI-PMH: harvest until this datestamp."))
     ] = None,
 ) -> None:
-    """Harvest sources into the catalogue, then print a summary per source.
-
-    Exit code 1 when any source failed; its checkpoint stays at the last stored
-    page, so running the same command again resumes it.
-
-    Example: pool harvest --all      Example: pool harvest tbl-books --full
-    Example: pool harvest --due
-    """
     options = HarvestOptions(full=full, force=force, from_date=from_date, until_date=until_date)
     if due:
         from resource_pool.cli_schedule import harvest_due
@@ -241,11 +405,13 @@ def harvest(
 
 def _chosen_sources(config: PoolConfig, names: list[str], all_sources: bool) -> list[str]:
     if names and all_sources:
-        raise typer.BadParameter("give source names or --all, not both", param_hint="--all")
+        raise typer.BadParameter(_("give source names or --all, not both"), param_hint="--all")
     if all_sources:
         return [s.name for s in config.sources if s.enabled]
     if not names:
-        raise typer.BadParameter("name the sources to harvest, or give --all", param_hint="SOURCE")
+        raise typer.BadParameter(
+            _("name the sources to harvest, or give --all"), param_hint="SOURCE"
+        )
     for name in names:
         config.source(name)
     return names
@@ -263,16 +429,15 @@ def _harvest_one(config: PoolConfig, name: str, options: HarvestOptions) -> RunS
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=err, transient=False) as bar:
-        task = bar.add_task("harvest", source=name, detail="starting", total=None)
+        task = bar.add_task("harvest", source=name, detail=_("starting"), total=None)
 
         def on_page(summary: RunSummary, page: Page) -> None:
             records = summary.added + summary.updated + summary.unchanged + summary.deleted
             bar.update(task, detail=_progress_text(summary, records, bar.tasks[task].elapsed))
 
         summary = harvest_source(engine, config, source, options, progress=on_page)
-        bar.update(
-            task, detail=f"{summary.status}: {_progress_text(summary, None, summary.seconds)}"
-        )
+        outcome = _cell(summary.status)
+        bar.update(task, detail=f"{outcome}: {_progress_text(summary, None, summary.seconds)}")
     return summary
 
 
@@ -280,10 +445,18 @@ def _progress_text(summary: RunSummary, records: int | None, elapsed: float | No
     records = (
         records if records is not None else summary.added + summary.updated + summary.unchanged
     )
-    rate = f", {records / elapsed:,.0f} records/s" if elapsed else ""
-    return (
-        f"pages {summary.pages}, records {records:,}{rate}; +{summary.added} ~{summary.updated} "
-        f"-{summary.deleted}, rejected {summary.rejected}"
+    rate = _(", {rate:,.0f} records/s").format(rate=records / elapsed) if elapsed else ""
+    return _(
+        "pages {pages}, records {records:,}{rate}; +{added} ~{updated} -{deleted}, "
+        "rejected {rejected}"
+    ).format(
+        pages=summary.pages,
+        records=records,
+        rate=rate,
+        added=summary.added,
+        updated=summary.updated,
+        deleted=summary.deleted,
+        rejected=summary.rejected,
     )
 
 
@@ -301,7 +474,7 @@ def _print_summaries(summaries: list[RunSummary]) -> None:
         "retried",
         "seconds",
     ]
-    emit(rows, _table("Harvest summary", rows, columns))
+    emit(rows, _table(_("Harvest summary"), rows, columns))
     if not state.json:
         for summary in summaries:
             if summary.error:
@@ -311,15 +484,18 @@ def _print_summaries(summaries: list[RunSummary]) -> None:
 # pool runs, rejects, status
 
 
-@app.command()
+@app.command(
+    help=_(
+        "List harvest runs: when, how long, what they did, and why they failed.\n\n"
+        "Example: pool runs --source tbl-books --limit 5"
+    )
+)
 def runs(
-    source: Annotated[str | None, typer.Option("--source", help="Only this source's runs.")] = None,
-    limit: Annotated[int, typer.Option("--limit", help="How many runs, newest first.")] = 20,
+    source: Annotated[
+        str | None, typer.Option("--source", help=_("Only this source's runs."))
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", help=_("How many runs, newest first."))] = 20,
 ) -> None:
-    """List harvest runs: when, how long, what they did, and why they failed.
-
-    Example: pool runs --source tbl-books --limit 5
-    """
     rows = reports.run_rows(state.engine, source, limit)
     columns = [
         "id",
@@ -334,162 +510,200 @@ def runs(
         "rejected",
         "error",
     ]
-    emit(rows, _table("Harvest runs", rows, columns))
+    emit(rows, _table(_("Harvest runs"), rows, columns))
 
 
-@app.command()
+@app.command(
+    help=_(
+        "List records that could not be read, with the file, position and reason.\n\n"
+        "Example: pool rejects --source tbm-koleksi"
+    )
+)
 def rejects(
     source: Annotated[
-        str | None, typer.Option("--source", help="Only this source's rejects.")
+        str | None, typer.Option("--source", help=_("Only this source's rejects."))
     ] = None,
-    limit: Annotated[int, typer.Option("--limit", help="At most this many.")] = 100,
+    limit: Annotated[int, typer.Option("--limit", help=_("At most this many."))] = 100,
 ) -> None:
-    """List records that could not be read, with the file, position and reason.
-
-    Example: pool rejects --source tbm-koleksi
-    """
     rows = reports.reject_rows(state.engine, source, limit)
     columns = ["id", "source", "location", "position", "local_id", "reason"]
-    emit(rows, _table("Rejected records", rows, columns))
+    emit(rows, _table(_("Rejected records"), rows, columns))
 
 
-@app.command()
+@app.command(
+    help=_(
+        "Show each source (records, last success, last failure and why, next run) "
+        "and the nightly.\n\n"
+        "Example: pool status"
+    )
+)
 def status() -> None:
-    """Show each source (records, last success, last failure and why, next run) and the nightly.
-
-    Example: pool status
-    """
     rows = reports.source_status(state.engine, state.config)
     nightly = reports.nightly_status(state.engine, state.config)
     columns = ["source", "kind", "records", "last_run", "last_success", "last_failure", "failure"]
-    emit({"sources": rows, "nightly": nightly}, _table("Sources", rows, [*columns, "next_run"]))
+    emit({"sources": rows, "nightly": nightly}, _table(_("Sources"), rows, [*columns, "next_run"]))
     if not state.json:
         nightly_columns = ["schedule", "next_run", "last_run", "last_status", "failed_steps"]
-        out.print(_table("Nightly", [nightly], nightly_columns))
+        out.print(_table(_("Nightly"), [nightly], nightly_columns))
 
 
 # pool catalog
 
 
-@catalog_app.command("stats")
+@catalog_app.command(
+    "stats",
+    help=_(
+        "Count records, clusters, holdings, rejects and flags.\n\n"
+        "Example: pool --json catalog stats"
+    ),
+)
 def catalog_stats() -> None:
-    """Count records, clusters, holdings, rejects and flags.
-
-    Example: pool --json catalog stats
-    """
     stats = reports.catalog_stats(state.engine)
-    table = Table(title="Catalogue")
-    table.add_column("what")
-    table.add_column("count", justify="right")
+    table = Table(title=_("Catalogue"))
+    labels = column_labels() | {"holdings": _("holdings")}
+    table.add_column(labels["what"])
+    table.add_column(labels["count"], justify="right")
     for key in ("records", "clusters", "holdings", "rejected"):
-        table.add_row(key, f"{stats[key]:,}")
+        table.add_row(labels[key], f"{stats[key]:,}")
     for flag, count in stats["flags"].items():
-        table.add_row(f"flag {flag}", f"{count:,}")
+        table.add_row(_("flag {flag}").format(flag=flag), f"{count:,}")
     emit(stats, table)
 
 
-@catalog_app.command("show")
+@catalog_app.command(
+    "show",
+    help=_(
+        "Show one cluster: each member and why it is there, the holdings, the flags and why.\n\n"
+        "Example: pool catalog show 42      Example: pool catalog show TBL:b0123"
+    ),
+)
 def catalog_show(
     ident: Annotated[
-        str, typer.Argument(help="Union id, or a member's local id such as TBL:1234.")
+        str, typer.Argument(help=_("Union id, or a member's local id such as TBL:1234."))
     ],
 ) -> None:
-    """Show one cluster: each member and why it is there, the holdings, the flags and why.
-
-    Example: pool catalog show 42      Example: pool catalog show TBL:b0123
-    """
     cluster = catalog_view.show_cluster(state.engine, ident)
     if state.json:
         emit(cluster)
         return
-    status = " [red](deleted: no members left)[/]" if cluster["deleted"] else ""
-    out.print(
-        f"[bold]{cluster['id']}[/] {cluster['title']} ({cluster['year'] or 'no year'}){status}"
-    )
-    emit(None, _table("Members", cluster["members"], ["partner", "local_id", "source", "why"]))
+    status = " [red]" + _("(deleted: no members left)") + "[/]" if cluster["deleted"] else ""
+    year = cluster["year"] or _("no year")
+    out.print(f"[bold]{cluster['id']}[/] {cluster['title']} ({year}){status}")
+    members = cluster["members"]
+    emit(None, _table(_("Members"), members, ["partner", "local_id", "source", "why"]))
     columns = ["partner", "location", "call_number", "barcode", "lendable", "record"]
-    emit(None, _table("Holdings", cluster["holdings"], columns))
+    emit(None, _table(_("Holdings"), cluster["holdings"], columns))
     if cluster["flags"]:
-        emit(None, _table("Flags", cluster["flags"], ["flag", "rule", "evidence"]))
+        emit(None, _table(_("Flags"), cluster["flags"], ["flag", "rule", "evidence"]))
 
 
-@catalog_app.command("search")
+@catalog_app.command(
+    "search",
+    help=_(
+        "Find clusters by title, author, subject, publisher or ISBN.\n\n"
+        'Example: pool catalog search "hikayat" --flag rare --held-by TBL'
+    ),
+)
 def catalog_search(
-    words: Annotated[str, typer.Argument(help="Words of the title, author, subject or an ISBN.")],
+    words: Annotated[
+        str, typer.Argument(help=_("Words of the title, author, subject or an ISBN."))
+    ],
     flag: Annotated[
-        str | None, typer.Option("--flag", help="Only clusters with this flag.")
+        str | None, typer.Option("--flag", help=_("Only clusters with this flag."))
     ] = None,
     held_by: Annotated[
-        str | None, typer.Option("--held-by", help="Only clusters this partner holds.")
+        str | None, typer.Option("--held-by", help=_("Only clusters this partner holds."))
     ] = None,
-    limit: Annotated[int, typer.Option("--limit", help="At most this many.")] = 50,
+    limit: Annotated[int, typer.Option("--limit", help=_("At most this many."))] = 50,
 ) -> None:
-    """Find clusters by title, author, subject, publisher or ISBN.
-
-    Example: pool catalog search "hikayat" --flag rare --held-by TBL
-    """
     rows = search.search(state.engine, words, flag=flag, held_by=held_by, limit=limit)
     for row in rows:
         if not state.json:
             row["held_by"], row["flags"] = ", ".join(row["held_by"]), ", ".join(row["flags"])
-    emit(rows, _table(f"Search: {words}", rows, ["id", "title", "year", "held_by", "flags"]))
+    title = _("Search: {words}").format(words=words)
+    emit(rows, _table(title, rows, ["id", "title", "year", "held_by", "flags"]))
 
 
-@flags_app.command("recompute")
+@flags_app.command(
+    "recompute",
+    help=_(
+        "Apply the rules of flags.toml to every cluster, without harvesting again.\n\n"
+        "Reports per flag how many clusters hold it, and how many gained or lost it.\n\n"
+        "Example: pool flags recompute"
+    ),
+)
 def flags_recompute() -> None:
-    """Apply the rules of flags.toml to every cluster, without harvesting again.
-
-    Reports per flag how many clusters hold it, and how many gained or lost it.
-
-    Example: pool flags recompute
-    """
     report = flagging.recompute_flags(state.engine, state.config)
     rows = [{"flag": name, **counts} for name, counts in report.items()]
-    emit(report, _table("Flags", rows, ["flag", "clusters", "gained", "lost"]))
+    emit(report, _table(_("Flags"), rows, ["flag", "clusters", "gained", "lost"]))
 
 
 # pool db
 
 
-@db_app.command("upgrade")
+@db_app.command(
+    "upgrade",
+    help=_(
+        "Bring the database schema to the latest revision (also done on every open).\n\n"
+        "Example: pool --db postgresql+psycopg://pool@dbhost/pool db upgrade"
+    ),
+)
 def db_upgrade() -> None:
-    """Bring the database schema to the latest revision (also done on every open).
-
-    Example: pool --db postgresql+psycopg://pool@dbhost/pool db upgrade
-    """
     engine = db.create_pool_engine(state.config.database_url(state.db_option))
     before = db.current_revisions(engine)
     db.upgrade(engine)
     after = db.current_revisions(engine)
     emit({"before": list(before), "after": list(after)})
     if not state.json:
-        out.print(f"schema {', '.join(before) or 'empty'} -> {', '.join(after)}")
+        out.print(
+            _("schema {before} -> {after}").format(
+                before=", ".join(before) or _("empty"), after=", ".join(after)
+            )
+        )
 
 
-@db_app.command("current")
+@db_app.command(
+    "current",
+    help=_(
+        "Show the schema revision the database is at, and the latest one.\n\n"
+        "Example: pool db current"
+    ),
+)
 def db_current() -> None:
-    """Show the schema revision the database is at, and the latest one.
-
-    Example: pool db current
-    """
     engine = db.create_pool_engine(state.config.database_url(state.db_option))
     current, latest = db.current_revisions(engine), db.head_revisions()
     emit({"current": list(current), "latest": list(latest)})
     if not state.json:
-        out.print(f"current {', '.join(current) or 'empty'}, latest {', '.join(latest)}")
+        out.print(
+            _("current {current}, latest {latest}").format(
+                current=", ".join(current) or _("empty"), latest=", ".join(latest)
+            )
+        )
 
 
 # Command groups kept in modules of their own register here, one import each.
 # They import `state` and `emit` from this module, so they come after them.
-from resource_pool.cli_export import export_command, serve_command  # noqa: E402
+from resource_pool.cli_export import (  # noqa: E402
+    EXPORT_HELP,
+    SERVE_HELP,
+    export_command,
+    serve_command,
+)
 from resource_pool.cli_request import request_app  # noqa: E402
-from resource_pool.cli_schedule import nightly_command, schedule_command  # noqa: E402
+from resource_pool.cli_report import REPORT_HELP, report_command  # noqa: E402
+from resource_pool.cli_schedule import (  # noqa: E402
+    NIGHTLY_HELP,
+    SCHEDULE_HELP,
+    nightly_command,
+    schedule_command,
+)
 
 app.add_typer(request_app, name="request")
-app.command("export")(export_command)
-app.command("serve")(serve_command)
-app.command("schedule")(schedule_command)
-app.command("nightly")(nightly_command)
+app.command("export", help=EXPORT_HELP)(export_command)
+app.command("serve", help=SERVE_HELP)(serve_command)
+app.command("schedule", help=SCHEDULE_HELP)(schedule_command)
+app.command("nightly", help=NIGHTLY_HELP)(nightly_command)
+app.command("report", help=REPORT_HELP)(report_command)
 
 
 def main() -> None:
@@ -497,11 +711,16 @@ def main() -> None:
     try:
         app()
     except (ConfigError, StepRefused) as error:
-        err.print(f"[red]error:[/] {error}", highlight=False)
+        _print_error(error)
         sys.exit(2)
     except SourceError as error:
-        err.print(f"[red]error:[/] {error}", highlight=False)
+        _print_error(error)
         sys.exit(1)
     except PoolError as error:
-        err.print(f"[red]error:[/] {error}", highlight=False)
+        _print_error(error)
         sys.exit(1)
+
+
+def _print_error(error: PoolError) -> None:
+    label = _("error:")
+    err.print(f"[red]{label}[/] {error}", highlight=False)

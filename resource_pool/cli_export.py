@@ -20,54 +20,66 @@ from resource_pool.export import (
     export_target,
     target_rows,
 )
+from resource_pool.i18n import _
+
+EXPORT_HELP = _(
+    "Export the union catalogue as MARC 21, MARCXML or JSON lines: in full, or for a target.\n\n"
+    "Every live cluster is one merged record: 001 the union id, 035 the members,\n"
+    "852 (or 952) the holdings, 987 the flags. A target writes only the clusters\n"
+    "changed since its last successful run, and a .delete file of removed ids.\n\n"
+    "Example: pool export --format marc --out /tmp/pool.mrc      "
+    "Example: pool export --target vufind"
+)
+SERVE_HELP = _(
+    "Serve the catalogue over OAI-PMH 2.0 (marc21, oai_dc) until stopped, with waitress.\n\n"
+    "OPACs such as VuFind and Koha, and Indonesia OneSearch, harvest it at\n"
+    "http://HOST:PORT/oai. Deleted clusters stay visible as deleted records.\n\n"
+    "Example: pool serve --host 0.0.0.0 --port 8080"
+)
 
 
 def export_command(
     format_name: Annotated[
         str | None,
-        typer.Option("--format", help="marc (ISO 2709, UTF-8), marcxml or jsonl."),
+        typer.Option("--format", help=_("marc (ISO 2709, UTF-8), marcxml or jsonl.")),
     ] = None,
     out: Annotated[
-        str | None, typer.Option("--out", help="File to write, or - for standard output.")
+        str | None, typer.Option("--out", help=_("File to write, or - for standard output."))
     ] = None,
     target: Annotated[
         str | None,
         typer.Option(
             "--target",
-            help="A target named in pool.toml (export.targets): what changed since its last "
-            "run, plus a file of deleted union ids.",
+            help=_(
+                "A target named in pool.toml (export.targets): what changed since its last "
+                "run, plus a file of deleted union ids."
+            ),
         ),
     ] = None,
     flag: Annotated[
-        str | None, typer.Option("--flag", help="Only clusters with this flag, e.g. rare.")
+        str | None, typer.Option("--flag", help=_("Only clusters with this flag, e.g. rare."))
     ] = None,
     profile: Annotated[
         str,
-        typer.Option("--profile", help="Holdings as 852 (vufind, generic) or 952 (koha)."),
+        typer.Option("--profile", help=_("Holdings as 852 (vufind, generic) or 952 (koha).")),
     ] = "generic",
     full: Annotated[
-        bool, typer.Option("--full", help="With --target: everything again, as on its first run.")
+        bool,
+        typer.Option("--full", help=_("With --target: everything again, as on its first run.")),
     ] = False,
     list_targets: Annotated[
-        bool, typer.Option("--list-targets", help="List the targets and their last runs.")
+        bool, typer.Option("--list-targets", help=_("List the targets and their last runs."))
     ] = False,
 ) -> None:
-    """Export the union catalogue as MARC 21, MARCXML or JSON lines: in full, or for a target.
-
-    Every live cluster is one merged record: 001 the union id, 035 the members,
-    852 (or 952) the holdings, 987 the flags. A target writes only the clusters
-    changed since its last successful run, and a .delete file of removed ids.
-
-    Example: pool export --format marc --out /tmp/pool.mrc      Example: pool export --target vufind
-    """
+    """`pool export`; its help is EXPORT_HELP, registered in cli.py."""
     if list_targets:
         rows = target_rows(state.engine, state.config)
         columns = ["name", "format", "profile", "flag", "last_status", "mark", "last_records"]
-        emit(rows, _table("Export targets", rows, columns))
+        emit(rows, _table(_("Export targets"), rows, columns))
         return
     if target is not None:
         _refuse_with_target(format_name, out, flag, profile)
-        with _progress_bar(f"export {target}") as progress:
+        with _progress_bar(_("export {name}").format(name=target)) as progress:
             summary = export_target(
                 state.engine, state.config, target, full=full, progress=progress
             )
@@ -85,7 +97,9 @@ def _refuse_with_target(
     for option, value in given.items():
         if value is not None:
             raise typer.BadParameter(
-                f"{option} {value!r}: a target takes its settings from pool.toml",
+                _("{option} {value!r}: a target takes its settings from pool.toml").format(
+                    option=option, value=value
+                ),
                 param_hint=option,
             )
 
@@ -94,22 +108,28 @@ def _export_file(
     format_name: str | None, out: str | None, flag: str | None, profile: str, full: bool
 ) -> None:
     if full:
-        raise typer.BadParameter("--full goes with --target NAME", param_hint="--full")
+        raise typer.BadParameter(_("--full goes with --target NAME"), param_hint="--full")
     if format_name not in FORMATS:
         raise typer.BadParameter(
-            f"{format_name!r}: give one of {', '.join(FORMATS)}", param_hint="--format"
+            _("{value!r}: give one of {choices}").format(
+                value=format_name, choices=", ".join(FORMATS)
+            ),
+            param_hint="--format",
         )
     if out is None:
         raise typer.BadParameter(
-            "give a file to write, or - for standard output", param_hint="--out"
+            _("give a file to write, or - for standard output"), param_hint="--out"
         )
     if profile not in PROFILES:
         raise typer.BadParameter(
-            f"{profile!r}: give one of {', '.join(PROFILES)}", param_hint="--profile"
+            _("{value!r}: give one of {choices}").format(
+                value=profile, choices=", ".join(PROFILES)
+            ),
+            param_hint="--profile",
         )
 
     destination = sys.stdout.buffer if out == "-" else Path(out)
-    with _progress_bar(f"export {format_name}") as progress:
+    with _progress_bar(_("export {name}").format(name=format_name)) as progress:
         summary = export_catalogue(
             state.engine,
             state.config,
@@ -132,7 +152,7 @@ def _progress_bar(label: str) -> Iterator[Callable[[int, int], None] | None]:
         TextColumn(f"[bold]{label}[/]"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("clusters"),
+        TextColumn(_("clusters")),
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=err, transient=True) as bar:
@@ -147,19 +167,27 @@ def _progress_bar(label: str) -> Iterator[Callable[[int, int], None] | None]:
 def _report(summary: ExportSummary, to_stderr: bool = False) -> None:
     if to_stderr:
         err.print(
-            f"{summary.records:,} records written, {len(summary.oversized)} over the format's "
-            f"limits, in {summary.seconds:.1f}s"
+            _(
+                "{records:,} records written, {oversized} over the format's limits, "
+                "in {seconds:.1f}s"
+            ).format(
+                records=summary.records,
+                oversized=len(summary.oversized),
+                seconds=summary.seconds,
+            )
         )
     else:
         row = {**summary.as_dict(), "oversized": len(summary.oversized)}
         columns = ["records", "oversized", "path", "seconds"]
         if summary.target:
             columns = ["target", "records", "deleted", "oversized", "path", "deletes_path"]
-        emit(summary.as_dict(), _table("Export", [row], columns))
+        emit(summary.as_dict(), _table(_("Export"), [row], columns))
     if summary.problems and not state.json:
         err.print(
-            f"[yellow]{len(summary.problems)} records were not written[/]: ISO 2709 cannot hold "
-            "them; export with --format marcxml or jsonl to include them."
+            _(
+                "[yellow]{count} records were not written[/]: ISO 2709 cannot hold them; "
+                "export with --format marcxml or jsonl to include them."
+            ).format(count=len(summary.problems))
         )
         for problem in summary.problems:
             err.print(f"  {problem}", highlight=False)
@@ -168,23 +196,17 @@ def _report(summary: ExportSummary, to_stderr: bool = False) -> None:
 def serve_command(
     host: Annotated[
         str | None,
-        typer.Option("--host", help="Address to listen on [default: pool.toml [serve] host]."),
+        typer.Option("--host", help=_("Address to listen on [default: pool.toml [serve] host].")),
     ] = None,
     port: Annotated[
         int | None,
-        typer.Option("--port", help="Port to listen on; 0 picks a free one [default: 8080]."),
+        typer.Option("--port", help=_("Port to listen on; 0 picks a free one [default: 8080].")),
     ] = None,
 ) -> None:
-    """Serve the catalogue over OAI-PMH 2.0 (marc21, oai_dc) until stopped, with waitress.
-
-    OPACs such as VuFind and Koha, and Indonesia OneSearch, harvest it at
-    http://HOST:PORT/oai. Deleted clusters stay visible as deleted records.
-
-    Example: pool serve --host 0.0.0.0 --port 8080
-    """
+    """`pool serve`; its help is SERVE_HELP, registered in cli.py."""
     from resource_pool.oai_provider import serve
 
     def announce(url: str) -> None:
-        err.print(f"serving OAI-PMH at {url}", highlight=False)
+        err.print(_("serving OAI-PMH at {url}").format(url=url), highlight=False)
 
     serve(state.engine, state.config, host=host, port=port, announce=announce)

@@ -19,13 +19,14 @@ from resource_pool import exchange
 from resource_pool import iso18626 as iso
 from resource_pool.cli import _table, emit, out, state
 from resource_pool.exchange import Outcome, StepInput
+from resource_pool.i18n import _
 
 request_app = typer.Typer(
     no_args_is_help=True,
-    help="""Interlibrary exchange requests between partners (ISO 18626 loans and copies).
-
-Example: pool request new --as SMA1 --item 42 --service loan
-""",
+    help=_(
+        "Interlibrary exchange requests between partners (ISO 18626 loans and copies).\n\n"
+        "Example: pool request new --as SMA1 --item 42 --service loan\n"
+    ),
 )
 
 Step = iso.Step
@@ -41,13 +42,15 @@ class ServiceWord(StrEnum):
 _SERVICES = {ServiceWord.LOAN: iso.ServiceType.LOAN, ServiceWord.COPY: iso.ServiceType.COPY}
 
 RequestId = Annotated[
-    int, typer.Argument(metavar="ID", help="The request's id, as `pool request list` shows it.")
+    int,
+    typer.Argument(metavar="ID", help=_("The request's id, as `pool request list` shows it.")),
 ]
 Actor = Annotated[
-    str, typer.Option("--as", metavar="CODE", help="The institution acting, by partner code.")
+    str, typer.Option("--as", metavar="CODE", help=_("The institution acting, by partner code."))
 ]
 Note = Annotated[
-    str | None, typer.Option("--note", help="A note for the other party, kept in the history.")
+    str | None,
+    typer.Option("--note", help=_("A note for the other party, kept in the history.")),
 ]
 
 
@@ -64,7 +67,11 @@ def _date(text: str | None, option: str) -> date | None:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise StepRefused(f"{option} {text!r} is not a date; write it as YYYY-MM-DD") from None
+        raise StepRefused(
+            _("{option} {value!r} is not a date; write it as YYYY-MM-DD").format(
+                option=option, value=text
+            )
+        ) from None
 
 
 def _today(text: str | None = None) -> date:
@@ -80,16 +87,17 @@ def _step_text(outcome: Outcome) -> str:
         if taken.step == "new":
             continue
         if taken.step == Step.NEXT_LENDER:
-            parts.append(f"asked {outcome.lender} ({taken.state_after})")
+            asked = _("asked {lender} ({state})")
+            parts.append(asked.format(lender=outcome.lender, state=taken.state_after))
         elif taken.step == Step.END_OF_ROTA:
-            parts.append("EndOfRota (no lender left)")
+            parts.append(_("EndOfRota (no lender left)"))
         elif taken.step == Step.UNFILLED:
-            parts.append(f"Unfilled at {taken.actor}")
+            parts.append(_("Unfilled at {partner}").format(partner=taken.actor))
         else:
             parts.append(taken.state_after)
     if outcome.due and outcome.steps[-1].step in (Step.SHIP, Step.RENEW_YES):
-        parts[-1] += f", due {outcome.due}"
-    return f"request {outcome.request_id}: " + "; ".join(parts)
+        parts[-1] += _(", due {date}").format(date=outcome.due)
+    return _("request {id}: ").format(id=outcome.request_id) + "; ".join(parts)
 
 
 def _print_outcome(outcome: Outcome, extra: dict[str, Any] | None = None) -> None:
@@ -111,34 +119,40 @@ def _run(request_id: int, step: Step, actor: str, given: StepInput | None = None
 # ---------------------------------------------------------------- new
 
 
-@request_app.command("new")
+@request_app.command(
+    "new",
+    help=_(
+        "Ask the partners for an item: the pool builds the rota and asks the first lender.\n\n"
+        "Example: pool request new --as SMA1 --item 42 --service loan --patron-ref anggota-0815"
+    ),
+)
 def request_new(
     actor: Actor,
     item: Annotated[
-        int, typer.Option("--item", metavar="CLUSTER", help="The union id of the item wanted.")
+        int,
+        typer.Option("--item", metavar="CLUSTER", help=_("The union id of the item wanted.")),
     ],
     service: Annotated[
-        ServiceWord, typer.Option("--service", help="A loan, or a copy (scan or photocopy).")
+        ServiceWord,
+        typer.Option("--service", help=_("A loan, or a copy (scan or photocopy).")),
     ] = ServiceWord.LOAN,
     patron_ref: Annotated[
         str | None,
-        typer.Option("--patron-ref", help="Your own reference for the patron; never a name."),
+        typer.Option("--patron-ref", help=_("Your own reference for the patron; never a name.")),
     ] = None,
     needed_by: Annotated[
-        str | None, typer.Option("--needed-by", metavar="DATE", help="Needed before YYYY-MM-DD.")
+        str | None,
+        typer.Option("--needed-by", metavar="DATE", help=_("Needed before YYYY-MM-DD.")),
     ] = None,
     note: Note = None,
     force: Annotated[
         bool,
         typer.Option(
-            "--force", help="Ask even though you hold the item or already have a request open."
+            "--force",
+            help=_("Ask even though you hold the item or already have a request open."),
         ),
     ] = False,
 ) -> None:
-    """Ask the partners for an item: the pool builds the rota and asks the first lender.
-
-    Example: pool request new --as SMA1 --item 42 --service loan --patron-ref anggota-0815
-    """
     ask = exchange.NewRequest(
         requester=_code(actor),
         cluster_id=item,
@@ -154,11 +168,24 @@ def request_new(
         _print_outcome(outcome, {"left_out": left_out})
         return
     rota = ", ".join(outcome.rota)
-    head = f"request {outcome.request_id}: {outcome.service} of cluster {item} for "
-    line = f"{head}{outcome.requester}; rota {rota}; asked {outcome.lender} ({outcome.state})"
+    line = _(
+        "request {id}: {service} of cluster {cluster} for {requester}; rota {rota}; "
+        "asked {lender} ({state})"
+    ).format(
+        id=outcome.request_id,
+        service=outcome.service,
+        cluster=item,
+        requester=outcome.requester,
+        rota=rota,
+        lender=outcome.lender,
+        state=outcome.state,
+    )
     out.print(line, markup=False, highlight=False)
     for entry in outcome.left_out:
-        out.print(f"  left out {entry.partner}: {entry.why}", markup=False, highlight=False)
+        left_out_line = _("  left out {partner}: {why}").format(
+            partner=entry.partner, why=entry.why
+        )
+        out.print(left_out_line, markup=False, highlight=False)
 
 
 # ---------------------------------------------------------------- steps without options
@@ -170,88 +197,88 @@ def _plain_step(name: str, step: Step, summary: str, example: str) -> None:
     def command(request_id: RequestId, actor: Actor, note: Note = None) -> None:
         _run(request_id, step, actor, StepInput(note=note))
 
-    command.__doc__ = f"{summary}\n\nExample: {example}"
     command.__name__ = f"request_{name.replace('-', '_')}"
-    request_app.command(name)(command)
+    help_text = f"{summary}\n\n" + _("Example: {example}").format(example=example)
+    request_app.command(name, help=help_text)(command)
 
 
 _PLAIN_STEPS: list[tuple[str, Step, str, str]] = [
     (
         "expect",
         Step.EXPECT,
-        "Lender: expect to supply (ExpectToSupply).",
+        _("Lender: expect to supply (ExpectToSupply)."),
         "pool request expect 7 --as TBL",
     ),
     (
         "will-supply",
         Step.WILL_SUPPLY,
-        "Lender: will supply the item (WillSupply).",
+        _("Lender: will supply the item (WillSupply)."),
         "pool request will-supply 7 --as TBL",
     ),
     (
         "copy-done",
         Step.COPY_DONE,
-        "Lender: the copy is delivered (CopyCompleted); copy requests only.",
+        _("Lender: the copy is delivered (CopyCompleted); copy requests only."),
         "pool request copy-done 9 --as UNA",
     ),
     (
         "checkin",
         Step.CHECKIN,
-        "Lender: the loan came back (LoanCompleted).",
+        _("Lender: the loan came back (LoanCompleted)."),
         "pool request checkin 7 --as TBL",
     ),
     (
         "recall",
         Step.RECALL,
-        "Lender: ask for the loan back before its due date (Recalled).",
+        _("Lender: ask for the loan back before its due date (Recalled)."),
         "pool request recall 7 --as TBL --note 'Dibutuhkan untuk pameran'",
     ),
     (
         "lost",
         Step.LOST,
-        "Lender: the loan will not come back (CompletedWithoutReturn).",
+        _("Lender: the loan will not come back (CompletedWithoutReturn)."),
         "pool request lost 7 --as TBL --note 'Hilang dalam pengiriman'",
     ),
     (
         "accept-condition",
         Step.ACCEPT_CONDITION,
-        "Requester: accept the lender's loan condition (back to WillSupply).",
+        _("Requester: accept the lender's loan condition (back to WillSupply)."),
         "pool request accept-condition 7 --as SMA1",
     ),
     (
         "receive",
         Step.RECEIVE,
-        "Requester: the loan has arrived (Received).",
+        _("Requester: the loan has arrived (Received)."),
         "pool request receive 7 --as SMA1",
     ),
     (
         "return",
         Step.RETURN,
-        "Requester: the loan is on its way back (ShippedReturn).",
+        _("Requester: the loan is on its way back (ShippedReturn)."),
         "pool request return 7 --as SMA1",
     ),
     (
         "renew",
         Step.RENEW,
-        "Requester: ask for more time on a loan you hold (RenewPending).",
+        _("Requester: ask for more time on a loan you hold (RenewPending)."),
         "pool request renew 7 --as SMA1 --note 'Tugas akhir belum selesai'",
     ),
     (
         "cancel",
         Step.CANCEL,
-        "Requester: withdraw the request; only before the item ships (Cancelled).",
+        _("Requester: withdraw the request; only before the item ships (Cancelled)."),
         "pool request cancel 7 --as SMA1",
     ),
     (
         "retry-request",
         Step.RETRY_REQUEST,
-        "Requester: ask the same lender again after RetryPossible.",
+        _("Requester: ask the same lender again after RetryPossible."),
         "pool request retry-request 7 --as SMA1",
     ),
     (
         "decline-retry",
         Step.DECLINE_RETRY,
-        "Requester: do not wait for this lender after RetryPossible; the rota moves on.",
+        _("Requester: do not wait for this lender after RetryPossible; the rota moves on."),
         "pool request decline-retry 7 --as SMA1",
     ),
 ]
@@ -263,171 +290,194 @@ for _name, _step, _summary, _example in _PLAIN_STEPS:
 # ---------------------------------------------------------------- steps with options
 
 
-@request_app.command("unfilled")
+@request_app.command(
+    "unfilled",
+    help=_(
+        "Lender: cannot supply (Unfilled); the pool asks the next lender in the rota.\n\n"
+        "Codes: NonCirculating, NotAvailableForILL, NotHeld, NotOnShelf, PolicyProblem,\n"
+        "PoorCondition.\n\n"
+        "Example: pool request unfilled 8 --as TBL --reason NotOnShelf"
+    ),
+)
 def request_unfilled(
     request_id: RequestId,
     actor: Actor,
     reason: Annotated[
-        str, typer.Option("--reason", help="Why not: an ISO 18626 reasonUnfilled code.")
+        str, typer.Option("--reason", help=_("Why not: an ISO 18626 reasonUnfilled code."))
     ],
     note: Note = None,
 ) -> None:
-    """Lender: cannot supply (Unfilled); the pool asks the next lender in the rota.
-
-    Codes: NonCirculating, NotAvailableForILL, NotHeld, NotOnShelf, PolicyProblem,
-    PoorCondition.
-
-    Example: pool request unfilled 8 --as TBL --reason NotOnShelf
-    """
     code = iso.code(iso.ReasonUnfilled, reason, "--reason")
     _run(request_id, Step.UNFILLED, actor, StepInput(note=note, reason_unfilled=code))
 
 
-@request_app.command("retry")
+@request_app.command(
+    "retry",
+    help=_(
+        "Lender: could supply later or differently (RetryPossible); the requester decides.\n\n"
+        "Codes: AtBindery, CostExceedsMaxCost, MultiVolAvail, NotCurrentAvailableForILL,\n"
+        "NotFoundAsCited, OnLoan, OnOrder, ReqDelDateNotPossible, ReqEditionNotPossible,\n"
+        "ReqFormatNotPossible.\n\n"
+        "Example: pool request retry 7 --as TBL --reason OnLoan --note 'Kembali minggu depan'"
+    ),
+)
 def request_retry(
     request_id: RequestId,
     actor: Actor,
     reason: Annotated[
-        str, typer.Option("--reason", help="Why later: an ISO 18626 reasonRetry code.")
+        str, typer.Option("--reason", help=_("Why later: an ISO 18626 reasonRetry code."))
     ],
     note: Note = None,
 ) -> None:
-    """Lender: could supply later or differently (RetryPossible); the requester decides.
-
-    Codes: AtBindery, CostExceedsMaxCost, MultiVolAvail, NotCurrentAvailableForILL,
-    NotFoundAsCited, OnLoan, OnOrder, ReqDelDateNotPossible, ReqEditionNotPossible,
-    ReqFormatNotPossible.
-
-    Example: pool request retry 7 --as TBL --reason OnLoan --note 'Kembali minggu depan'
-    """
     code = iso.code(iso.ReasonRetry, reason, "--reason")
     _run(request_id, Step.RETRY, actor, StepInput(note=note, reason_retry=code))
 
 
-@request_app.command("condition")
+@request_app.command(
+    "condition",
+    help=_(
+        "Lender: lend only under a condition (ConditionPending); "
+        "the requester accepts or cancels.\n\n"
+        "Codes: LibraryUseOnly, NoReproduction, SignatureRequired, SpecCollSupervReq,\n"
+        "WatchLibraryUseOnly.\n\n"
+        "Example: pool request condition 7 --as TBL --code LibraryUseOnly"
+    ),
+)
 def request_condition(
     request_id: RequestId,
     actor: Actor,
-    condition: Annotated[str, typer.Option("--code", help="An ISO 18626 loanCondition code.")],
+    condition: Annotated[str, typer.Option("--code", help=_("An ISO 18626 loanCondition code."))],
     note: Note = None,
 ) -> None:
-    """Lender: lend only under a condition (ConditionPending); the requester accepts or cancels.
-
-    Codes: LibraryUseOnly, NoReproduction, SignatureRequired, SpecCollSupervReq,
-    WatchLibraryUseOnly.
-
-    Example: pool request condition 7 --as TBL --code LibraryUseOnly
-    """
     code = iso.code(iso.LoanCondition, condition, "--code")
     _run(request_id, Step.CONDITION, actor, StepInput(note=note, loan_condition=code))
 
 
-@request_app.command("ship")
+@request_app.command(
+    "ship",
+    help=_(
+        "Lender: the loan is on its way (Loaned), due back on --due.\n\n"
+        "Example: pool request ship 7 --as TBL --due 2025-04-01"
+    ),
+)
 def request_ship(
     request_id: RequestId,
     actor: Actor,
     due: Annotated[
         str | None,
         typer.Option(
-            "--due", metavar="DATE", help="Due back on YYYY-MM-DD [default: today + loan_days]."
+            "--due", metavar="DATE", help=_("Due back on YYYY-MM-DD [default: today + loan_days].")
         ),
     ] = None,
     note: Note = None,
 ) -> None:
-    """Lender: the loan is on its way (Loaned), due back on --due.
-
-    Example: pool request ship 7 --as TBL --due 2025-04-01
-    """
     _run(request_id, Step.SHIP, actor, StepInput(note=note, due=_date(due, "--due")))
 
 
-@request_app.command("renew-answer")
+@request_app.command(
+    "renew-answer",
+    help=_(
+        "Lender: answer a renewal; either way the loan goes back to Received.\n\n"
+        "Example: pool request renew-answer 7 --as TBL --yes --due 2025-04-15"
+    ),
+)
 def request_renew_answer(
     request_id: RequestId,
     actor: Actor,
-    yes: Annotated[bool, typer.Option("--yes/--no", help="Grant the renewal, or refuse it.")],
+    yes: Annotated[bool, typer.Option("--yes/--no", help=_("Grant the renewal, or refuse it."))],
     due: Annotated[
         str | None,
         typer.Option(
             "--due",
             metavar="DATE",
-            help="With --yes: the new due date [default: loan_days more].",
+            help=_("With --yes: the new due date [default: loan_days more]."),
         ),
     ] = None,
     note: Note = None,
 ) -> None:
-    """Lender: answer a renewal; either way the loan goes back to Received.
-
-    Example: pool request renew-answer 7 --as TBL --yes --due 2025-04-15
-    """
     step = Step.RENEW_YES if yes else Step.RENEW_NO
     _run(request_id, step, actor, StepInput(note=note, due=_date(due, "--due")))
 
 
-@request_app.command("note")
+@request_app.command(
+    "note",
+    help=_(
+        "Requester or lender: send a note; the request stays where it is.\n\n"
+        "Example: pool request note 7 'Kurir datang hari Kamis' --as SMA1"
+    ),
+)
 def request_note(
     request_id: RequestId,
-    text: Annotated[str, typer.Argument(help="The note.")],
+    text: Annotated[str, typer.Argument(help=_("The note."))],
     actor: Actor,
 ) -> None:
-    """Requester or lender: send a note; the request stays where it is.
-
-    Example: pool request note 7 'Kurir datang hari Kamis' --as SMA1
-    """
     if not text.strip():
-        raise StepRefused("the note is empty; write what the other party should know")
+        raise StepRefused(_("the note is empty; write what the other party should know"))
     _run(request_id, Step.NOTE, actor, StepInput(note=text))
 
 
 # ---------------------------------------------------------------- looking at requests
 
 
-@request_app.command("list")
+@request_app.command(
+    "list",
+    help=_(
+        "List requests, newest first.\n\n"
+        "Example: pool request list --as TBL --status RequestReceived"
+    ),
+)
 def request_list(
     actor: Annotated[
         str | None,
-        typer.Option("--as", metavar="CODE", help="Only requests this partner made or lends."),
+        typer.Option("--as", metavar="CODE", help=_("Only requests this partner made or lends.")),
     ] = None,
     status: Annotated[
-        str | None, typer.Option("--status", help="Only requests in this state, e.g. Loaned.")
+        str | None, typer.Option("--status", help=_("Only requests in this state, e.g. Loaned."))
     ] = None,
     overdue: Annotated[
-        bool, typer.Option("--overdue", help="Only loans past their due date.")
+        bool, typer.Option("--overdue", help=_("Only loans past their due date."))
     ] = False,
 ) -> None:
-    """List requests, newest first.
-
-    Example: pool request list --as TBL --status RequestReceived
-    """
     partner = state.config.partner(_code(actor)).code if actor else None
     wanted = iso.code(iso.RequestState, status, "--status") if status else None
     rows = exchange.list_requests(
         state.engine, _today(), partner=partner, state=wanted, overdue=overdue
     )
     columns = ["id", "status", "service", "requester", "lender", "due", "cluster", "title"]
-    emit(rows, _table("Requests", rows, columns))
+    emit(rows, _table(_("Requests"), rows, columns))
 
 
-@request_app.command("show")
+@request_app.command(
+    "show",
+    help=_(
+        "Show one request: its parties, its rota and its history.\n\n"
+        "Example: pool --json request show 7"
+    ),
+)
 def request_show(request_id: RequestId) -> None:
-    """Show one request: its parties, its rota and its history.
-
-    Example: pool --json request show 7
-    """
     shown = exchange.show_request(state.engine, request_id)
     if state.json:
         emit(shown)
         return
-    head = (
-        f"request {shown['id']} ({shown['reference']}): {shown['service']} of cluster "
-        f"{shown['cluster']} {shown['title']!r} for {shown['requester']}; "
-        f"status {shown['status']}, lender {shown['lender'] or '-'}, due {shown['due'] or '-'}"
+    head = _(
+        "request {id} ({reference}): {service} of cluster {cluster} {title!r} for "
+        "{requester}; status {status}, lender {lender}, due {due}"
+    ).format(
+        id=shown["id"],
+        reference=shown["reference"],
+        service=shown["service"],
+        cluster=shown["cluster"],
+        title=shown["title"],
+        requester=shown["requester"],
+        status=shown["status"],
+        lender=shown["lender"] or "-",
+        due=shown["due"] or "-",
     )
     out.print(head, markup=False, highlight=False)
     rota_columns = ["position", "partner", "status", "reason", "asked", "supplied"]
-    emit(None, _table("Rota", _minutes(shown["rota"], "asked", "supplied"), rota_columns))
+    emit(None, _table(_("Rota"), _minutes(shown["rota"], "asked", "supplied"), rota_columns))
     event_columns = ["sequence", "time", "actor", "step", "before", "after", "note", "message"]
-    emit(None, _table("History (UTC)", _minutes(shown["events"], "time"), event_columns))
+    emit(None, _table(_("History (UTC)"), _minutes(shown["events"], "time"), event_columns))
 
 
 def _minutes(rows: list[dict[str, Any]], *keys: str) -> list[dict[str, Any]]:
@@ -437,20 +487,22 @@ def _minutes(rows: list[dict[str, Any]], *keys: str) -> list[dict[str, Any]]:
     ]
 
 
-@request_app.command("overdue")
+@request_app.command(
+    "overdue",
+    help=_(
+        "List loans past their due date; with --mark, mark them Overdue (the nightly job does).\n\n"
+        "Example: pool request overdue --mark"
+    ),
+)
 def request_overdue(
     mark: Annotated[
-        bool, typer.Option("--mark", help="Move Loaned and Received loans past due to Overdue.")
+        bool, typer.Option("--mark", help=_("Move Loaned and Received loans past due to Overdue."))
     ] = False,
     today: Annotated[
         str | None,
-        typer.Option("--today", metavar="DATE", help="Count as of YYYY-MM-DD [default: today]."),
+        typer.Option("--today", metavar="DATE", help=_("Count as of YYYY-MM-DD [default: today].")),
     ] = None,
 ) -> None:
-    """List loans past their due date; with --mark, mark them Overdue (the nightly job does).
-
-    Example: pool request overdue --mark
-    """
     as_of = _today(today)
     marked = (
         {loan.request_id for loan in exchange.mark_overdue(state.engine, as_of)} if mark else set()
@@ -469,18 +521,20 @@ def request_overdue(
         "marked",
         "title",
     ]
-    emit(rows, _table(f"Loans overdue on {as_of}", rows, columns))
+    emit(rows, _table(_("Loans overdue on {date}").format(date=as_of), rows, columns))
 
 
-@request_app.command("messages")
+@request_app.command(
+    "messages",
+    help=_(
+        "Write each step of a request as its ISO 18626 message, one XML file per step.\n\n"
+        "Example: pool request messages 7 --out messages/7"
+    ),
+)
 def request_messages(
     request_id: RequestId,
-    folder: Annotated[Path, typer.Option("--out", metavar="DIR", help="Folder to write into.")],
+    folder: Annotated[Path, typer.Option("--out", metavar="DIR", help=_("Folder to write into."))],
 ) -> None:
-    """Write each step of a request as its ISO 18626 message, one XML file per step.
-
-    Example: pool request messages 7 --out messages/7
-    """
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for name, xml in exchange.request_messages(state.engine, request_id):
@@ -489,24 +543,34 @@ def request_messages(
         written.append(str(path))
     emit({"written": written})
     if not state.json:
-        out.print(f"wrote {len(written)} messages to {folder}", markup=False, highlight=False)
+        text = _("wrote {count} messages to {folder}").format(count=len(written), folder=folder)
+        out.print(text, markup=False, highlight=False)
 
 
-@request_app.command("import")
+@request_app.command(
+    "import",
+    help=_(
+        "Apply a partner's ISO 18626 message, as that partner (--as), with the usual checks.\n\n"
+        "Example: pool request import incoming/una-shipped.xml --as UNA "
+        "--reply outgoing/confirm.xml"
+    ),
+)
 def request_import(
-    file: Annotated[Path, typer.Argument(help="An ISO 18626 message from a partner's system.")],
+    file: Annotated[Path, typer.Argument(help=_("An ISO 18626 message from a partner's system."))],
     actor: Actor,
     reply: Annotated[
         Path | None,
-        typer.Option("--reply", metavar="FILE", help="Write the confirmation (OK or ERROR) here."),
+        typer.Option(
+            "--reply", metavar="FILE", help=_("Write the confirmation (OK or ERROR) here.")
+        ),
     ] = None,
 ) -> None:
-    """Apply a partner's ISO 18626 message, as that partner (--as), with the usual checks.
-
-    Example: pool request import incoming/una-shipped.xml --as UNA --reply outgoing/confirm.xml
-    """
     if not file.is_file():
-        raise StepRefused(f"message file {str(file)!r} not found; give the path of an XML file")
+        raise StepRefused(
+            _("message file {path!r} not found; give the path of an XML file").format(
+                path=str(file)
+            )
+        )
     result = exchange.import_message(
         state.engine, state.config, file.read_bytes(), _code(actor), str(file), _today()
     )
@@ -524,36 +588,42 @@ def _print_import(result: exchange.ImportOutcome, file: Path) -> None:
         return
     emit({"changed": False, "file": str(file)})
     if not state.json:
-        out.print(f"{file}: news only, no request changed", markup=False, highlight=False)
+        text = _("{file}: news only, no request changed").format(file=file)
+        out.print(text, markup=False, highlight=False)
 
 
-@request_app.command("purge")
+@request_app.command(
+    "purge",
+    help=_(
+        "Remove patron references from requests closed before a date; statistics stay.\n\n"
+        "Example: pool request purge --closed-before 2025-01-01"
+    ),
+)
 def request_purge(
     closed_before: Annotated[
-        str, typer.Option("--closed-before", metavar="DATE", help="YYYY-MM-DD.")
+        str, typer.Option("--closed-before", metavar="DATE", help=_("YYYY-MM-DD."))
     ],
 ) -> None:
-    """Remove patron references from requests closed before a date; statistics stay.
-
-    Example: pool request purge --closed-before 2025-01-01
-    """
     cutoff = _date(closed_before, "--closed-before") or date.today()
     purged = exchange.purge_patrons(state.engine, cutoff)
     emit({"purged": purged, "closed_before": cutoff.isoformat()})
     if not state.json:
-        text = f"removed the patron reference from {purged} requests closed before {cutoff}"
+        text = _("removed the patron reference from {count} requests closed before {date}").format(
+            count=purged, date=cutoff
+        )
         out.print(text, markup=False, highlight=False)
 
 
-@request_app.command("stats")
+@request_app.command(
+    "stats",
+    help=_(
+        "Per partner: requests made and filled, times asked, loans and copies supplied.\n\n"
+        "fill_rate is supplied / asked; the turnaround is the median days from being\n"
+        "asked to shipping the loan or delivering the copy.\n\n"
+        "Example: pool --json request stats"
+    ),
+)
 def request_stats() -> None:
-    """Per partner: requests made and filled, times asked, loans and copies supplied.
-
-    fill_rate is supplied / asked; the turnaround is the median days from being
-    asked to shipping the loan or delivering the copy.
-
-    Example: pool --json request stats
-    """
     rows = exchange.partner_stats(state.engine)
     columns = [
         "partner",
@@ -565,4 +635,4 @@ def request_stats() -> None:
         "fill_rate",
         "median_turnaround_days",
     ]
-    emit(rows, _table("Exchange by partner", rows, columns))
+    emit(rows, _table(_("Exchange by partner"), rows, columns))

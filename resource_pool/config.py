@@ -15,6 +15,7 @@ from typing import Any
 
 from harvesters.errors import ConfigError
 from harvesters.holdings import HOLDINGS_TAGS
+from resource_pool.i18n import _
 
 PARTNER_KINDS = ("public", "school", "university", "community", "company", "network")
 SOURCE_KINDS = ("marc", "oai", "courses")
@@ -50,6 +51,9 @@ _SOURCE_KEYS = {
     "credentials_file",
     "enabled",
     "page_size",
+    "max_response_mb",
+    "response_deadline",
+    "max_pages",
 }
 _POOL_TABLES = {"pool", "matching", "harvest", "export", "nightly", "serve", "schedule"}
 _CODE = re.compile(r"^[A-Z][A-Z0-9_-]{0,15}$")
@@ -78,6 +82,12 @@ class SourceConfig:
     token_env: str | None = None
     credentials_file: str | None = None
     enabled: bool = True
+    max_response_mb: int = 100
+    """The most one OAI-PMH response may hold, decompressed, before the run fails."""
+    response_deadline: float = 600.0
+    """The most seconds one response may take from request to last byte."""
+    max_pages: int = 100_000
+    """The most pages one list may take before it is ended with a warning."""
 
 
 @dataclass(frozen=True)
@@ -122,14 +132,22 @@ class PoolConfig:
             if partner.code == code:
                 return partner
         known = ", ".join(p.code for p in self.partners)
-        raise ConfigError(f"no partner with code {code!r} in partners.toml (known: {known})")
+        raise ConfigError(
+            _("no partner with code {code!r} in partners.toml (known: {known})").format(
+                code=code, known=known
+            )
+        )
 
     def source(self, name: str) -> SourceConfig:
         for source in self.sources:
             if source.name == name:
                 return source
         known = ", ".join(s.name for s in self.sources)
-        raise ConfigError(f"no source named {name!r} in partners.toml (known: {known})")
+        raise ConfigError(
+            _("no source named {name!r} in partners.toml (known: {known})").format(
+                name=name, known=known
+            )
+        )
 
     def database_url(self, override: str | None = None) -> str:
         """--db, else $POOL_DATABASE_URL, else the SQLite file named in pool.toml."""
@@ -148,8 +166,10 @@ def load_config(folder: Path) -> PoolConfig:
     """Read and check a configuration folder."""
     if not folder.is_dir():
         raise ConfigError(
-            f"configuration folder {str(folder)!r} does not exist; "
-            "give --config DIR, set POOL_CONFIG, or write one with `pool init DIR`"
+            _(
+                "configuration folder {folder!r} does not exist; "
+                "give --config DIR, set POOL_CONFIG, or write one with `pool init DIR`"
+            ).format(folder=str(folder))
         )
     pool_doc = _read_toml(folder / "pool.toml")
     partners_doc = _read_toml(folder / "partners.toml")
@@ -158,12 +178,16 @@ def load_config(folder: Path) -> PoolConfig:
 
 def _read_toml(path: Path) -> dict[str, Any]:
     if not path.is_file():
-        raise ConfigError(f"{path}: file not found; `pool init DIR` writes a starter one")
+        raise ConfigError(
+            _("{path}: file not found; `pool init DIR` writes a starter one").format(path=path)
+        )
     try:
         with path.open("rb") as handle:
             return tomllib.load(handle)
     except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{path}: not valid TOML: {error}") from None
+        raise ConfigError(
+            _("{path}: not valid TOML: {error}").format(path=path, error=error)
+        ) from None
 
 
 def _build_config(
@@ -196,7 +220,7 @@ def _build_config(
 def _partners(doc: dict[str, Any]) -> tuple[PartnerConfig, ...]:
     entries = doc.get("partners", [])
     if not isinstance(entries, list):
-        raise ConfigError("partners.toml: `partners` must be an array of tables ([[partners]])")
+        raise ConfigError(_("partners.toml: `partners` must be an array of tables ([[partners]])"))
     partners = tuple(_partner(entry, index) for index, entry in enumerate(entries))
     _check_unique([p.code for p in partners], "partners.toml: partner code")
     _check_unique([s.name for p in partners for s in p.sources], "partners.toml: source name")
@@ -206,14 +230,18 @@ def _partners(doc: dict[str, Any]) -> tuple[PartnerConfig, ...]:
 def _partner(entry: Any, index: int) -> PartnerConfig:
     where = f"partners.toml: partners[{index}]"
     if not isinstance(entry, dict):
-        raise ConfigError(f"{where}: must be a table")
+        raise ConfigError(_("{where}: must be a table").format(where=where))
     code = _code(entry.get("code"), f"{where} code")
-    where = f"partners.toml: partner {code}"
+    where = _("partners.toml: partner {code}").format(code=code)
     _check_keys(entry, _PARTNER_KEYS, where)
     kind = _choice(entry, "kind", PARTNER_KINDS, where, default="public")
     sources_doc = entry.get("sources", [])
     if not isinstance(sources_doc, list):
-        raise ConfigError(f"{where}: `sources` must be an array of tables ([[partners.sources]])")
+        raise ConfigError(
+            _("{where}: `sources` must be an array of tables ([[partners.sources]])").format(
+                where=where
+            )
+        )
     return PartnerConfig(
         code=code,
         name=_string(entry, "name", where),
@@ -230,13 +258,15 @@ def _partner(entry: Any, index: int) -> PartnerConfig:
 def _source(entry: Any, partner: str, index: int) -> SourceConfig:
     where = f"partners.toml: partner {partner} sources[{index}]"
     if not isinstance(entry, dict):
-        raise ConfigError(f"{where}: must be a table")
+        raise ConfigError(_("{where}: must be a table").format(where=where))
     name = _string(entry, "name", where)
     if not _SOURCE_NAME.match(name):
         raise ConfigError(
-            f"{where} name = {name!r}: use lower-case letters, digits, '-', '_' or '.'"
+            _("{where} name = {name!r}: use lower-case letters, digits, '-', '_' or '.'").format(
+                where=where, name=name
+            )
         )
-    where = f"partners.toml: source {name}"
+    where = _("partners.toml: source {name}").format(name=name)
     _check_keys(entry, _SOURCE_KEYS, where)
     kind = _choice(entry, "kind", SOURCE_KINDS, where)
     path, url = _optional_string(entry, "path", where), _optional_string(entry, "url", where)
@@ -260,23 +290,38 @@ def _source(entry: Any, partner: str, index: int) -> SourceConfig:
         token_env=_optional_string(entry, "token_env", where),
         credentials_file=_optional_string(entry, "credentials_file", where),
         enabled=_bool(entry, "enabled", where, default=True),
+        max_response_mb=_positive(entry, "max_response_mb", where, default=100),
+        response_deadline=float(_positive(entry, "response_deadline", where, default=600)),
+        max_pages=_positive(entry, "max_pages", where, default=100_000),
     )
 
 
 def _check_location(kind: str, path: str | None, url: str | None, where: str) -> None:
     if kind == "oai" and not url:
-        raise ConfigError(f'{where}: an oai source needs url = "https://.../oai"')
+        raise ConfigError(
+            _('{where}: an oai source needs url = "https://.../oai"').format(where=where)
+        )
     if kind != "oai" and not (path or url):
-        raise ConfigError(f'{where}: a {kind} source needs path = "glob" or url = "https://..."')
+        raise ConfigError(
+            _('{where}: a {kind} source needs path = "glob" or url = "https://..."').format(
+                where=where, kind=kind
+            )
+        )
     if path and url:
-        raise ConfigError(f"{where}: give either path or url, not both")
+        raise ConfigError(_("{where}: give either path or url, not both").format(where=where))
     if url and not url.startswith(("http://", "https://")):
-        raise ConfigError(f"{where} url = {url!r}: must start with http:// or https://")
+        raise ConfigError(
+            _("{where} url = {url!r}: must start with http:// or https://").format(
+                where=where, url=url
+            )
+        )
     if url and "@" in url.split("/", 3)[2]:
         # The URL would carry the password into every log line and error message.
         raise ConfigError(
-            f"{where}: url holds a user name or password; give them through auth_env "
-            "or credentials_file instead"
+            _(
+                "{where}: url holds a user name or password; give them through auth_env "
+                "or credentials_file instead"
+            ).format(where=where)
         )
 
 
@@ -286,8 +331,10 @@ def _schedule(entry: dict[str, Any], where: str) -> str | None:
         return None
     if len(value.split()) != 5:
         raise ConfigError(
-            f"{where} schedule = {value!r}: a cron expression has five fields "
-            '(minute hour day month weekday), e.g. "0 2 * * *"'
+            _(
+                "{where} schedule = {value!r}: a cron expression has five fields "
+                '(minute hour day month weekday), e.g. "0 2 * * *"'
+            ).format(where=where, value=value)
         )
     return value
 
@@ -302,29 +349,39 @@ def _known(keys: set[str]) -> str:
 def _table(doc: dict[str, Any], key: str, where: str) -> dict[str, Any]:
     value = doc.get(key, {})
     if not isinstance(value, dict):
-        raise ConfigError(f"{where}: [{key}] must be a table")
+        raise ConfigError(_("{where}: [{key}] must be a table").format(where=where, key=key))
     return value
 
 
 def _check_keys(entry: dict[str, Any], known: set[str], where: str) -> None:
     for key in entry:
         if key not in known:
-            raise ConfigError(f"{where}: unknown key {key!r} (known: {_known(known)})")
+            raise ConfigError(
+                _("{where}: unknown key {key!r} (known: {known})").format(
+                    where=where, key=key, known=_known(known)
+                )
+            )
 
 
 def _check_unique(values: list[str], what: str) -> None:
     seen: set[str] = set()
     for value in values:
         if value in seen:
-            raise ConfigError(f"{what} {value!r} is used twice; it must be unique")
+            raise ConfigError(
+                _("{what} {value!r} is used twice; it must be unique").format(
+                    what=what, value=value
+                )
+            )
         seen.add(value)
 
 
 def _code(value: Any, where: str) -> str:
     if not isinstance(value, str) or not _CODE.match(value):
         raise ConfigError(
-            f"{where} = {value!r}: a code is 1 to 16 upper-case letters, digits, '-' or '_', "
-            "starting with a letter"
+            _(
+                "{where} = {value!r}: a code is 1 to 16 upper-case letters, digits, '-' or '_', "
+                "starting with a letter"
+            ).format(where=where, value=value)
         )
     return value
 
@@ -332,7 +389,11 @@ def _code(value: Any, where: str) -> str:
 def _string(entry: dict[str, Any], key: str, where: str, default: str | None = None) -> str:
     value = entry.get(key, default)
     if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"{where}: {key} = {value!r}: must be a non-empty string")
+        raise ConfigError(
+            _("{where}: {key} = {value!r}: must be a non-empty string").format(
+                where=where, key=key, value=value
+            )
+        )
     return value
 
 
@@ -345,14 +406,22 @@ def _optional_string(entry: dict[str, Any], key: str, where: str) -> str | None:
 def _strings(entry: dict[str, Any], key: str, where: str) -> list[str]:
     value = entry.get(key, [])
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ConfigError(f"{where}: {key} = {value!r}: must be a list of strings")
+        raise ConfigError(
+            _("{where}: {key} = {value!r}: must be a list of strings").format(
+                where=where, key=key, value=value
+            )
+        )
     return value
 
 
 def _bool(entry: dict[str, Any], key: str, where: str, default: bool) -> bool:
     value = entry.get(key, default)
     if not isinstance(value, bool):
-        raise ConfigError(f"{where}: {key} = {value!r}: must be true or false")
+        raise ConfigError(
+            _("{where}: {key} = {value!r}: must be true or false").format(
+                where=where, key=key, value=value
+            )
+        )
     return value
 
 
@@ -362,7 +431,11 @@ def _positive(
     value = entry.get(key, default)
     low = 0 if allow_zero else 1
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ConfigError(f"{where}: {key} = {value!r}: must be a whole number of at least {low}")
+        raise ConfigError(
+            _("{where}: {key} = {value!r}: must be a whole number of at least {low}").format(
+                where=where, key=key, value=value, low=low
+            )
+        )
     return value
 
 
@@ -375,7 +448,11 @@ def _optional_positive(entry: dict[str, Any], key: str, where: str) -> int | Non
 def _fraction(entry: dict[str, Any], key: str, where: str, default: float) -> float:
     value = entry.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
-        raise ConfigError(f"{where}: {key} = {value!r}: must be a number from 0 to 1")
+        raise ConfigError(
+            _("{where}: {key} = {value!r}: must be a number from 0 to 1").format(
+                where=where, key=key, value=value
+            )
+        )
     return float(value)
 
 
@@ -388,6 +465,10 @@ def _choice(
 ) -> str:
     value = entry.get(key, default)
     if value not in choices:
-        raise ConfigError(f"{where}: {key} = {value!r}: must be one of {', '.join(choices)}")
+        raise ConfigError(
+            _("{where}: {key} = {value!r}: must be one of {choices}").format(
+                where=where, key=key, value=value, choices=", ".join(choices)
+            )
+        )
     assert isinstance(value, str)
     return value

@@ -22,6 +22,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlmodel import Session
 
 from harvesters.errors import ConfigError
+from resource_pool.i18n import _
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,9 @@ def create_pool_engine(url: str) -> Engine:
     try:
         parsed = make_url(url)
     except ArgumentError:
-        raise ConfigError(f"database URL {url!r} is not a valid SQLAlchemy URL") from None
+        raise ConfigError(
+            _("database URL {url!r} is not a valid SQLAlchemy URL").format(url=url)
+        ) from None
     if parsed.drivername == "postgresql":
         # psycopg 3 is the driver we ship; plain postgresql:// would ask for psycopg2.
         parsed = parsed.set(drivername="postgresql+psycopg")
@@ -42,7 +45,11 @@ def create_pool_engine(url: str) -> Engine:
             return _sqlite_engine(parsed)
         return create_engine(parsed, pool_pre_ping=True)
     except NoSuchModuleError:
-        raise ConfigError(f"database URL {url!r}: no driver for {parsed.drivername!r}") from None
+        raise ConfigError(
+            _("database URL {url!r}: no driver for {driver!r}").format(
+                url=url, driver=parsed.drivername
+            )
+        ) from None
 
 
 def _sqlite_engine(url: Any) -> Engine:
@@ -104,10 +111,12 @@ def open_pool(url: str) -> Engine:
     engine = create_pool_engine(url)
     try:
         if current_revisions(engine) != head_revisions():
-            log.info("upgrading database schema at %s", engine.url.render_as_string())
+            log.info(_("upgrading database schema at %s"), engine.url.render_as_string())
             upgrade(engine)
     except OperationalError as error:
-        raise ConfigError(f"cannot open database {url!r}: {error.orig}") from None
+        raise ConfigError(
+            _("cannot open database {url!r}: {reason}").format(url=url, reason=error.orig)
+        ) from None
     return engine
 
 

@@ -30,6 +30,7 @@ from resource_pool import locks
 from resource_pool.catalogue import Catalogue
 from resource_pool.config import PoolConfig, SourceConfig
 from resource_pool.db import session_scope
+from resource_pool.i18n import _
 from resource_pool.models import HarvestRun, RejectedRecord, Source, SourceRecord, utcnow
 from resource_pool.partners import partner_ids, sync_partners
 from resource_pool.store import PageContext, PageCounts, held_unchanged, mark_deleted, store_page
@@ -102,7 +103,9 @@ def harvest_source(
     owner = locks.owner_name(run_id)
     holder = locks.acquire(engine, source_id, owner)
     if holder:
-        message = f"source {source_config.name} is being harvested by {holder}; try again later"
+        message = _("source {source} is being harvested by {holder}; try again later").format(
+            source=source_config.name, holder=holder
+        )
         return _finish(engine, summary, started, "refused", message)
     try:
         with _fewer_collections():
@@ -113,7 +116,7 @@ def harvest_source(
     except PoolError as failure:
         status, error = "failed", str(failure)
     except KeyboardInterrupt:
-        _finish(engine, summary, started, "interrupted", "stopped by the user")
+        _finish(engine, summary, started, "interrupted", _("stopped by the user"))
         raise
     finally:
         locks.release(engine, source_id, owner)
@@ -157,7 +160,7 @@ def _periodic_full(engine: Engine, source: SourceConfig, options: HarvestOptions
         ).scalar_one_or_none()
     if last_full is not None and utcnow() - _aware(last_full) < timedelta(days=days):
         return options
-    log.info("source=%s due for its full harvest (every %s days)", source.name, days)
+    log.info(_("source=%s due for its full harvest (every %s days)"), source.name, days)
     return replace(options, full=True)
 
 
@@ -191,10 +194,10 @@ def _run(
     catalogue = Catalogue(config)
     context.profile_function = catalogue.profile
     log.info(
-        "source=%s run=%s starting%s",
+        _("source=%s run=%s starting%s"),
         source_config.name,
         summary.run_id,
-        " (resuming)" if checkpoint else "",
+        _(" (resuming)") if checkpoint else "",
     )
     for page in harvester.pages(checkpoint):
         with session_scope(engine) as session:
@@ -208,7 +211,11 @@ def _run(
         if progress:
             progress(summary, page)
         if stop_requested.is_set() and not page.complete:
-            raise Interrupted(f"source {source_config.name}: stopped after page {summary.pages}")
+            raise Interrupted(
+                _("source {source}: stopped after page {page}").format(
+                    source=source_config.name, page=summary.pages
+                )
+            )
 
 
 WAL_CHECKPOINT_PAGES = 10_000
@@ -306,7 +313,10 @@ def _sweep(
         mark_deleted(session, missing, utcnow())
         catalogue.records_changed(session, set(missing))
     log.info(
-        "source=%s delivery complete: %s records, %s gone", source_config.name, seen, len(missing)
+        _("source=%s delivery complete: %s records, %s gone"),
+        source_config.name,
+        seen,
+        len(missing),
     )
     return len(missing)
 
@@ -325,15 +335,19 @@ def _check_shrink(
     before = seen + missing
     if seen == 0:
         raise SourceError(
-            f"source {source_config.name}: the delivery held no records but {before} are stored; "
-            "nothing was marked deleted. If the partner really emptied its catalogue, "
-            "run again with --force"
+            _(
+                "source {source}: the delivery held no records but {before} are stored; "
+                "nothing was marked deleted. If the partner really emptied its catalogue, "
+                "run again with --force"
+            ).format(source=source_config.name, before=before)
         )
     if seen < before * config.shrink_guard:
         raise SourceError(
-            f"source {source_config.name}: the delivery held {seen} records, far fewer than the "
-            f"{before} stored (less than {config.shrink_guard:.0%}); nothing was marked deleted. "
-            "Check the partner's export, or run again with --force"
+            _(
+                "source {source}: the delivery held {seen} records, far fewer than the "
+                "{before} stored (less than {guard:.0%}); nothing was marked deleted. "
+                "Check the partner's export, or run again with --force"
+            ).format(source=source_config.name, seen=seen, before=before, guard=config.shrink_guard)
         )
 
 
@@ -373,7 +387,7 @@ def _counts(summary: RunSummary) -> dict[str, Any]:
 
 def _log_page(source: str, summary: RunSummary, page: Page, counts: PageCounts) -> None:
     log.info(
-        "source=%s page=%s %s: +%s ~%s =%s -%s rejected=%s",
+        _("source=%s page=%s %s: +%s ~%s =%s -%s rejected=%s"),
         source,
         summary.pages,
         page.label or "",
@@ -401,8 +415,10 @@ def _finish(
         log.error("source=%s run=%s %s: %s", summary.source, summary.run_id, status, error)
     else:
         log.info(
-            "source=%s run=%s ok: %s added, %s updated, %s unchanged, %s deleted, "
-            "%s rejected in %.1fs",
+            _(
+                "source=%s run=%s ok: %s added, %s updated, %s unchanged, %s deleted, "
+                "%s rejected in %.1fs"
+            ),
             summary.source,
             summary.run_id,
             summary.added,
@@ -426,7 +442,7 @@ def build_harvester(
     `unchanged` lets a file harvester skip decoding what the pool holds already.
     """
     if source.kind == "oai":
-        from harvesters.oai import OaiHarvester
+        from harvesters.oai import OaiHarvester, ResponseLimits
 
         assert source.url is not None
         auth, headers = credentials(config, source)
@@ -445,6 +461,11 @@ def build_harvester(
             retries=source.retries,
             auth=auth,
             headers=headers,
+            limits=ResponseLimits(
+                max_bytes=source.max_response_mb * 2**20,
+                deadline=source.response_deadline,
+                max_pages=source.max_pages,
+            ),
         )
     if source.kind == "courses":
         from harvesters.courses import CourseHarvester
@@ -485,8 +506,10 @@ def credentials(
         basic = os.environ.get(source.auth_env)
         if not basic:
             raise ConfigError(
-                f"partners.toml: source {source.name}: auth_env names ${source.auth_env}, "
-                "which is not set; export it as user:password"
+                _(
+                    "partners.toml: source {source}: auth_env names ${variable}, "
+                    "which is not set; export it as user:password"
+                ).format(source=source.name, variable=source.auth_env)
             )
     if source.credentials_file:
         basic = _private_file(config, source)
@@ -495,24 +518,29 @@ def credentials(
         token = os.environ.get(source.token_env)
         if not token:
             raise ConfigError(
-                f"partners.toml: source {source.name}: token_env names ${source.token_env}, "
-                "which is not set"
+                _(
+                    "partners.toml: source {source}: token_env names ${variable}, which is not set"
+                ).format(source=source.name, variable=source.token_env)
             )
         headers["Authorization"] = f"Bearer {token}"
     if basic is None:
         return None, headers
-    user, _, password = basic.strip().partition(":")
+    user, _colon, password = basic.strip().partition(":")
     return (user, password), headers
 
 
 def _private_file(config: PoolConfig, source: SourceConfig) -> str:
     assert source.credentials_file is not None
     path = config.folder / source.credentials_file
-    where = f"partners.toml: source {source.name}: credentials_file {str(path)!r}"
+    where = _("partners.toml: source {source}: credentials_file {path!r}").format(
+        source=source.name, path=str(path)
+    )
     try:
         mode = path.stat().st_mode
     except OSError as error:
-        raise ConfigError(f"{where}: cannot read it ({error.strerror})") from None
+        raise ConfigError(
+            _("{where}: cannot read it ({reason})").format(where=where, reason=error.strerror)
+        ) from None
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise ConfigError(f"{where}: others can read it; run chmod 600 on it")
+        raise ConfigError(_("{where}: others can read it; run chmod 600 on it").format(where=where))
     return path.read_text().strip()

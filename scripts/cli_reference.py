@@ -19,7 +19,7 @@ HEADER = """# Command reference
 
 Generated from `pool --help` by `scripts/cli_reference.py`; a test fails when
 this page and the command disagree. Global options go before the command:
-`pool --config DIR --db URL --json COMMAND`.
+`pool --config DIR --db URL --json --lang id COMMAND`.
 
 Exit codes: 0 success; 1 a source that could not be harvested (or a nightly
 step that failed); 2 bad usage or bad configuration, with a message naming
@@ -38,6 +38,11 @@ def render() -> str:
     os.environ["COLUMNS"] = "100"
     os.environ["NO_COLOR"] = "1"
     os.environ["TERM"] = "dumb"
+    # The reference is English whatever the locale: the language must be set
+    # before Typer and the command modules load, since they read help then.
+    from resource_pool.i18n import set_language
+
+    set_language("en")
     import typer
     from typer.testing import CliRunner
 
