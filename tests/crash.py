@@ -11,12 +11,12 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from tests.runpool import ROOT
+from tests.runpool import ROOT, database_for
 
 
 def database_of(config: Path, db: str | None = None) -> str:
-    """The URL a test pool uses: --db when given, else the SQLite file the test config names."""
-    return db or f"sqlite:///{config / 'pool.sqlite'}"
+    """The URL a test pool uses: --db when given, else the run's database for the config."""
+    return db or database_for(config)
 
 
 def stored_records(url: str) -> set[tuple[str, str, bool]]:
@@ -43,13 +43,12 @@ def pages_stored(engine: Engine) -> int:
 
 def harvest_killed_after(config: Path, pages: int, db: str | None = None) -> None:
     """Start `pool harvest --all`, SIGKILL it once `pages` pages are stored."""
-    command = [sys.executable, "-m", "resource_pool", "--config", str(config)]
-    command += ["--db", db] if db else []
+    url = database_of(config, db)
+    command = [sys.executable, "-m", "resource_pool", "--config", str(config), "--db", url]
     command += ["harvest", "--all"]
     process = subprocess.Popen(
         command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    url = database_of(config, db)
     engine = create_engine(url, connect_args={"timeout": 1} if url.startswith("sqlite") else {})
     deadline = time.monotonic() + 300
     try:

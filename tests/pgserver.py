@@ -3,6 +3,8 @@
 initdb and pg_ctl refuse to run as root, so as root they run as the
 `postgres` user. The server listens on 127.0.0.1 on a free port, trusts local
 connections, and is stopped (and its folder removed) when the tests end.
+Durability is switched off: nothing on it outlives the run, and a test waits
+on fsync for nothing.
 """
 
 from __future__ import annotations
@@ -15,6 +17,11 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import psycopg
+from psycopg import sql
+
+INSTALL = "apt-get install postgresql"
+
 
 def postgres_bin() -> Path | None:
     """The newest installed PostgreSQL bin folder with initdb, or None."""
@@ -25,6 +32,13 @@ def postgres_bin() -> Path | None:
     return Path(initdb).parent if initdb else None
 
 
+def missing_reason() -> str | None:
+    """Why no server can be started here, or None when it can."""
+    if postgres_bin() is None:
+        return f"PostgreSQL binaries (initdb, pg_ctl) not installed: {INSTALL}"
+    return None
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -32,12 +46,12 @@ def _free_port() -> int:
 
 
 class PostgresServer:
-    """initdb, pg_ctl start, createdb; `url(name)` gives a psycopg URL."""
+    """initdb, pg_ctl start, CREATE DATABASE; `url(name)` gives a psycopg URL."""
 
     def __init__(self) -> None:
         bin_folder = postgres_bin()
         if bin_folder is None:
-            raise RuntimeError("PostgreSQL's initdb was not found (apt-get install postgresql)")
+            raise RuntimeError(f"PostgreSQL's initdb was not found ({INSTALL})")
         self.bin = bin_folder
         self.folder = Path(tempfile.mkdtemp(prefix="pool-pg-"))
         self.data = self.folder / "data"
@@ -54,7 +68,10 @@ class PostgresServer:
 
     def start(self) -> PostgresServer:
         self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "-E", "UTF8")
-        options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off"
+        options = (
+            f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1"
+            " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        )
         self._run(
             "pg_ctl",
             "-D",
@@ -68,8 +85,26 @@ class PostgresServer:
         )
         return self
 
-    def create_database(self, name: str) -> str:
-        self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", name)
+    def _admin(self, statement: sql.Composable) -> None:
+        # CREATE and DROP DATABASE cannot run inside a transaction.
+        dsn = f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres"
+        with psycopg.connect(dsn, autocommit=True) as connection:
+            connection.execute(statement)
+
+    def create_database(self, name: str, template: str | None = None) -> str:
+        """A new database, empty or a copy of `template`; returns its URL."""
+        statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+        if template is not None:
+            # The copy needs its template idle: end any session still open on it
+            # (an engine kept by a test reconnects; it pings before each use).
+            self._admin(
+                sql.SQL(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = {} AND pid <> pg_backend_pid()"
+                ).format(sql.Literal(template))
+            )
+            statement += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
+        self._admin(statement)
         return self.url(name)
 
     def url(self, name: str) -> str:

@@ -7,14 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.runpool import ROOT, pool, pool_json
+from tests.runpool import ROOT, copy_database, database_for, pool, pool_json
+
+pytestmark = pytest.mark.database
 
 
 @pytest.fixture(scope="module")
 def demo_db(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The demo partners harvested once into an SQLite file."""
+    """The demo partners harvested once into a pool the tests only read (or copy first)."""
     folder = tmp_path_factory.mktemp("demo")
-    url = f"sqlite:///{folder / 'pool.sqlite'}"
+    url = database_for(folder)
     result = pool("harvest", "--all", config=ROOT / "config", db=url)
     assert result.returncode == 0, result.stderr
     return url
@@ -72,8 +74,7 @@ def test_flags_recompute_applies_a_rule_change(demo_db: str, tmp_path: Path) -> 
     """Raising the rare year and recomputing flags more clusters, without a harvest."""
     config = tmp_path / "config"
     shutil.copytree(ROOT / "config", config)
-    url = demo_db.replace("pool.sqlite", "recompute.sqlite")
-    shutil.copyfile(demo_db.removeprefix("sqlite:///"), url.removeprefix("sqlite:///"))
+    url = copy_database(demo_db, tmp_path / "recompute")
     before = pool_json("catalog", "stats", config=config, db=url)["flags"]["rare"]
 
     rules = (config / "flags.toml").read_text()
@@ -91,8 +92,7 @@ def test_flags_recompute_marks_changed_clusters_for_exports(demo_db: str, tmp_pa
     """Clusters whose flags a rule change altered count as changed for incremental exports."""
     config = tmp_path / "config"
     shutil.copytree(ROOT / "config", config)
-    url = demo_db.replace("pool.sqlite", "marks.sqlite")
-    shutil.copyfile(demo_db.removeprefix("sqlite:///"), url.removeprefix("sqlite:///"))
+    url = copy_database(demo_db, tmp_path / "marks")
     out = tmp_path / "first.jsonl"
     assert (
         pool("export", "--format", "jsonl", "--out", str(out), config=config, db=url).returncode

@@ -13,6 +13,8 @@ import pytest
 from tests.crash import database_of, harvest_killed_after, stored_records
 from tests.runpool import pool, pool_json, write_config
 
+pytestmark = pytest.mark.database
+
 NLNZ = "github-carpentries-pymarc_basics/NLNZ_1000_example_marc.marc"
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
+import pytest
 from sqlalchemy import inspect, text
 
 from resource_pool import db
 from tests.runpool import ROOT, pool, pool_json
+
+pytestmark = pytest.mark.database
 
 
 def test_first_schema_with_data_upgrades_to_latest(database_url: str) -> None:
@@ -60,9 +61,9 @@ def test_first_schema_with_data_upgrades_to_latest(database_url: str) -> None:
     engine.dispose()
 
 
-def test_db_commands_report_and_upgrade(tmp_path: Path) -> None:
-    """`pool db current` shows the revisions; `pool db upgrade` brings an old file to the latest."""
-    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+def test_db_commands_report_and_upgrade(database_url: str) -> None:
+    """`pool db current` shows the revisions; `pool db upgrade` brings an old pool to the latest."""
+    url = database_url
     engine = db.create_pool_engine(url)
     db.upgrade(engine, "0001")
     engine.dispose()

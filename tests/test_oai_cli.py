@@ -15,7 +15,9 @@ import pytest
 
 from tests.crash import database_of, harvest_killed_after, stored_records
 from tests.oaiserver import OaiServer, SyntheticRepository
-from tests.runpool import ROOT, pool, pool_json, write_config
+from tests.runpool import ROOT, database_for, pool, pool_json, write_config
+
+pytestmark = pytest.mark.database
 
 
 def oai_config(folder: Path, url: str, page_size: int = 1000, extra: str = "") -> Path:
@@ -125,6 +127,8 @@ def test_progress_shows_pages_records_and_rate_on_a_terminal(tmp_path: Path) -> 
             "resource_pool",
             "--config",
             str(config),
+            "--db",
+            database_for(config),
             "harvest",
             "--all",
         ]

@@ -1,8 +1,8 @@
 """`pool request` end to end: the real CLI on the harvested demo pool.
 
-The demo is harvested once per run into an SQLite file; each test works on a
-copy. Preconditions that are not the point of a test are set up through the
-exchange service on the same file; the steps under test go through the CLI in
+The demo is harvested once per run; each test works on a copy of that pool.
+Preconditions that are not the point of a test are set up through the
+exchange service on the same copy; the steps under test go through the CLI in
 a child process, as staff run it. The last test runs the remaining verbs
 in-process, which is enough to pin which step each one takes.
 """
@@ -10,11 +10,9 @@ in-process, which is enough to pin which step each one takes.
 from __future__ import annotations
 
 import json
-import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -29,8 +27,10 @@ from resource_pool.cli import app
 from resource_pool.config import PoolConfig, load_config
 from resource_pool.db import open_pool
 from resource_pool.exchange import NewRequest, StepInput
-from resource_pool.harvest import harvest_source
-from tests.runpool import ROOT, pool, pool_json
+from tests.runpool import ROOT, copy_database, pool, pool_json
+from tests.scheduling import query
+
+pytestmark = pytest.mark.database
 
 CONFIG = ROOT / "config"
 TODAY = date.today()
@@ -41,12 +41,8 @@ Step = iso.Step
 class Demo:
     """A copy of the harvested demo pool, with its configuration and holdings."""
 
-    file: Path
+    url: str
     config: PoolConfig
-
-    @property
-    def url(self) -> str:
-        return f"sqlite:///{self.file}"
 
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
         return pool("request", *args, config=CONFIG, db=self.url)
@@ -74,17 +70,14 @@ class Demo:
 
     def clusters(self, *, rare: bool, lenders: int | None = None) -> list[tuple[int, list[str]]]:
         """Clusters SMA1 does not hold, with their lendable holders (the rota of a fresh pool)."""
-        with closing(sqlite3.connect(self.file)) as connection:
-            holdings = connection.execute(
-                "SELECT sr.cluster_id, p.code, MAX(h.lendable) FROM holding h "
-                "JOIN source_record sr ON sr.id = h.source_record_id "
-                "JOIN partner p ON p.id = h.partner_id WHERE sr.deleted = 0 "
-                "GROUP BY sr.cluster_id, p.code ORDER BY sr.cluster_id, p.code"
-            ).fetchall()
-            flagged = {
-                row[0]
-                for row in connection.execute("SELECT cluster_id FROM flag WHERE flag = 'rare'")
-            }
+        holdings = query(
+            self.url,
+            "SELECT sr.cluster_id, p.code, MAX(CASE WHEN h.lendable THEN 1 ELSE 0 END) "
+            "FROM holding h JOIN source_record sr ON sr.id = h.source_record_id "
+            "JOIN partner p ON p.id = h.partner_id WHERE NOT sr.deleted "
+            "GROUP BY sr.cluster_id, p.code ORDER BY sr.cluster_id, p.code",
+        )
+        flagged = {row[0] for row in query(self.url, "SELECT cluster_id FROM flag WHERE flag = 'rare'")}
         holders: dict[int, dict[str, bool]] = {}
         for cluster_id, code, lendable in holdings:
             holders.setdefault(cluster_id, {})[code] = bool(lendable)
@@ -98,25 +91,10 @@ class Demo:
         ]
 
 
-@pytest.fixture(scope="session")
-def harvested(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo configuration harvested once into an SQLite file."""
-    file = tmp_path_factory.mktemp("demo") / "pool.sqlite"
-    config = load_config(CONFIG)
-    engine = open_pool(f"sqlite:///{file}")
-    for source in config.sources:
-        assert harvest_source(engine, config, source).status == "ok"
-    engine.dispose()
-    return file
-
-
 @pytest.fixture
-def demo(harvested: Path, tmp_path: Path) -> Iterator[Demo]:
+def demo(demo_pool: str, tmp_path: Path) -> Iterator[Demo]:
     """A private copy of the harvested demo pool."""
-    file = tmp_path / "pool.sqlite"
-    with closing(sqlite3.connect(harvested)) as source, closing(sqlite3.connect(file)) as target:
-        source.backup(target)
-    yield Demo(file, load_config(CONFIG))
+    yield Demo(copy_database(demo_pool, tmp_path), load_config(CONFIG))
 
 
 def refused(result: subprocess.CompletedProcess[str]) -> str:
