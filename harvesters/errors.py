@@ -10,13 +10,48 @@
 
 The module lives in `harvesters` because that package may not import
 `resource_pool`; the pool re-exports it.
+
+A partner's credentials, once read, are kept out of every message built
+here: a partner's server may echo what it was sent in its own error text,
+and that text would otherwise reach the log, `--json` output and the stored
+run (see `keep_secret`).
 """
 
 from __future__ import annotations
 
+import base64
+
+_SECRETS: set[str] = set()
+_SHORTEST_SECRET = 4
+"""Shorter values are not hidden: they would blank out ordinary words in every message."""
+
+
+def keep_secret(*values: str | None) -> None:
+    """Hide these values from every later error message, as `***`.
+
+    A `user:password` pair hides the pair, its base64 form (what HTTP basic
+    auth sends, and what an echoing server repeats) and the password alone.
+    """
+    for value in values:
+        if not value:
+            continue
+        pair = value.strip()
+        candidates = (pair, base64.b64encode(pair.encode()).decode(), pair.partition(":")[2])
+        _SECRETS.update(c for c in candidates if len(c) >= _SHORTEST_SECRET)
+
+
+def redact(text: str) -> str:
+    """The text with every kept secret replaced by `***`, longest first."""
+    for secret in sorted(_SECRETS, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
 
 class PoolError(Exception):
     """Base of every error the project raises on purpose."""
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(redact(arg) if isinstance(arg, str) else arg for arg in args))
 
 
 class ConfigError(PoolError):

@@ -184,7 +184,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as handle:
             return tomllib.load(handle)
-    except tomllib.TOMLDecodeError as error:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        # TOML files are UTF-8 (TOML 1.0); tomllib lets a stray byte out as a bare decode error.
         raise ConfigError(
             _("{path}: not valid TOML: {error}").format(path=path, error=error)
         ) from None

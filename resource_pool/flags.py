@@ -295,6 +295,8 @@ def load_rules(path: Path) -> RuleSet:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise ConfigError(f"{path}: cannot read the flag rules: {error.strerror}") from error
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML (TOML files are UTF-8): {error}") from error
     return rules_from_toml(text, str(path))
 
 

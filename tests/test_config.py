@@ -145,6 +145,7 @@ def test_not_toml_names_the_file(tmp_path: Path) -> None:
     assert "partners.toml: not valid TOML" in result.stderr
 
 
+@pytest.mark.database
 def test_init_writes_a_starter_that_loads(tmp_path: Path) -> None:
     """`pool init DIR` writes commented files that load as they are, and never overwrites."""
     folder = tmp_path / "starter"

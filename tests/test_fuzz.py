@@ -11,6 +11,7 @@ from __future__ import annotations
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -20,12 +21,14 @@ from lxml import etree
 from harvesters.errors import PoolError, RecordError
 from harvesters.iso2709 import decode_record
 from harvesters.marc import MarcFileHarvester
-from tests.conftest import corpora_dir
+from tests.conftest import ROOT, corpora_dir
 
 CORPORA = corpora_dir()
 FUZZ = settings(
-    max_examples=150,
+    max_examples=200,
     deadline=None,
+    # The same examples on every run, so CI failures can be repeated.
+    derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 
@@ -215,7 +218,27 @@ PARTNER_KEYS = [
     "special_locations",
     "colour",
 ]
-SOURCE_KEYS = ["name", "kind", "path", "url", "holdings", "schedule", "profile", "set", "retries"]
+SOURCE_KEYS = [
+    "name",
+    "kind",
+    "path",
+    "url",
+    "holdings",
+    "schedule",
+    "profile",
+    "set",
+    "retries",
+    "timeout",
+    "page_size",
+    "full_every_days",
+    "enabled",
+    "metadata_prefix",
+    "auth_env",
+    "credentials_file",
+    "max_response_mb",
+    "response_deadline",
+    "max_pages",
+]
 
 
 def toml_value(value: object) -> str:
@@ -236,7 +259,7 @@ def toml_value(value: object) -> str:
         st.tuples(
             st.dictionaries(st.sampled_from(PARTNER_KEYS), TOML_VALUES, max_size=8),
             st.lists(
-                st.dictionaries(st.sampled_from(SOURCE_KEYS), TOML_VALUES, max_size=9), max_size=2
+                st.dictionaries(st.sampled_from(SOURCE_KEYS), TOML_VALUES, max_size=12), max_size=2
             ),
         ),
         max_size=3,
@@ -264,6 +287,58 @@ def test_config_loader_raises_only_config_errors(
         load_config(folder)
     except ConfigError:
         return
+
+
+CONFIG_FILES = ("pool.toml", "partners.toml", "flags.toml")
+
+
+@FUZZ
+@given(data=st.data())
+def test_mutated_configuration_files_raise_only_config_errors(
+    data: st.DataObject, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The shipped pool.toml, partners.toml and flags.toml, mutated, load or meet a ConfigError.
+
+    Loading goes as far as `pool` goes before its first command: the folder,
+    the [export] table with its targets, and the flag rules.
+    """
+    from harvesters.errors import ConfigError
+    from resource_pool.config import load_config
+    from resource_pool.export import export_settings
+    from resource_pool.flags import load_rules
+
+    shipped = ROOT / "config"
+    folder = tmp_path_factory.mktemp("config")
+    victim = data.draw(st.sampled_from(CONFIG_FILES))
+    for name in CONFIG_FILES:
+        content = (shipped / name).read_bytes()
+        (folder / name).write_bytes(data.draw(mutated(content)) if name == victim else content)
+    with watchdog():
+        try:
+            config = load_config(folder)
+            export_settings(config)
+            load_rules(folder / "flags.toml")
+        except ConfigError:
+            return
+
+
+@pytest.mark.parametrize("name", CONFIG_FILES)
+def test_a_configuration_file_that_is_not_utf8_is_refused_naming_it(
+    name: str, tmp_path: Path
+) -> None:
+    """Found by the test above: a byte that is not UTF-8 gave a bare UnicodeDecodeError."""
+    from harvesters.errors import ConfigError
+    from resource_pool.config import load_config
+    from resource_pool.flags import load_rules
+
+    for each in CONFIG_FILES:
+        (tmp_path / each).write_bytes((ROOT / "config" / each).read_bytes())
+    spoilt = tmp_path / name
+    spoilt.write_bytes(b"\x80" + spoilt.read_bytes())
+
+    with pytest.raises(ConfigError, match=f"{name}: not valid TOML"):
+        load_config(tmp_path)
+        load_rules(tmp_path / "flags.toml")
 
 
 class _OneBody:
@@ -297,7 +372,7 @@ OAI_SEEDS = [
 ]
 
 
-@settings(FUZZ, max_examples=80)
+@settings(FUZZ, max_examples=100)
 @given(data=st.data())
 def test_oai_responses_raise_only_pool_errors(
     data: st.DataObject, one_body_server: tuple[str, _OneBody]

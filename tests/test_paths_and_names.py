@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, inspect
 
+from resource_pool.db import open_pool
+from resource_pool.search import search
 from tests.runpool import database_for, pool, pool_json, write_config
 
 VICTIM = "a file outside the export folder that no export may touch\n"
@@ -171,3 +173,40 @@ def test_names_asked_for_on_the_command_line_never_reach_sql(tmp_path: Path) -> 
         engine.dispose()
     assert {"cluster", "source_record", "export_target"} <= tables
     assert pool_json("catalog", "stats", config=config)
+
+
+@pytest.mark.database
+def test_search_text_and_filters_match_as_words_never_as_syntax(tmp_path: Path) -> None:
+    """SQL, FTS operators and LIKE wildcards in search text, flag or holder find what their
+    words find: 'Buku -2' finds Buku 2 (not the others), an OR finds nothing, tables stay."""
+    config = pool_with_target(tmp_path / "config", "out/opac.mrc")
+    engine = open_pool(database_for(config))
+    try:
+        found = {
+            text: len(search(engine, text))
+            for text in ["Buku 2", "Buku*", "Buku -2", "Buku OR 1", "NEAR(Buku 2)",
+                         "title:Buku", "Buku 2' OR '1'='1", "2; DROP TABLE cluster; --", "%"]
+        }
+        held = len(search(engine, "Buku", held_by="TBL"))
+        hostile_holder = search(engine, "Buku", held_by="TBL' OR '1'='1")
+        hostile_flag = search(engine, "Buku", flag="rare' OR '1'='1")
+        tables = set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+    assert found == {
+        "Buku 2": 1, "Buku*": 3, "Buku -2": 1, "Buku OR 1": 0, "NEAR(Buku 2)": 0,
+        "title:Buku": 0, "Buku 2' OR '1'='1": 0, "2; DROP TABLE cluster; --": 0, "%": 0,
+    }
+    assert held == 3 and hostile_holder == [] and hostile_flag == []
+    assert {"cluster", "source_record", "partner", "holding"} <= tables
+
+
+@pytest.mark.parametrize("code", ["TBL'; DROP TABLE partner; --", "../TBL"])
+def test_a_partner_code_with_a_path_or_sql_in_it_is_refused(tmp_path: Path, code: str) -> None:
+    """A partner code holding a quote, SQL or a path stops the load with exit code 2, named."""
+    partners = BOOKS.replace('code = "TBL"', f"code = '''{code}'''")
+    config = write_config(tmp_path / "config", partners)
+    result = pool("partners", "list", config=config)
+    assert result.returncode == 2
+    assert "code" in result.stderr and "partners.toml" in result.stderr

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from tests.oaiserver import OaiServer, SyntheticRepository
 from tests.runpool import pool, write_config
 
@@ -26,6 +28,7 @@ retries = 0
 """
 
 
+@pytest.mark.database
 def test_environment_credentials_never_reach_output(tmp_path: Path) -> None:
     """With auth_env, debug logs, the summary and --json output never contain the password."""
     with OaiServer() as server:
@@ -43,6 +46,7 @@ def test_environment_credentials_never_reach_output(tmp_path: Path) -> None:
         assert SECRET not in result.stdout + result.stderr
 
 
+@pytest.mark.database
 def test_missing_environment_variable_is_named_not_guessed(tmp_path: Path) -> None:
     """An auth_env naming an unset variable fails the source, naming the variable."""
     config = write_config(
@@ -54,6 +58,7 @@ def test_missing_environment_variable_is_named_not_guessed(tmp_path: Path) -> No
     assert "UNA_OAI_LOGIN" in result.stdout + result.stderr
 
 
+@pytest.mark.database
 def test_credentials_file_must_be_private(tmp_path: Path) -> None:
     """A credentials file others can read is refused without printing what is in it."""
     secret_file = tmp_path / "una.secret"
