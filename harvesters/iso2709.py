@@ -49,7 +49,11 @@ def control_number(chunk: bytes) -> str | None:
     base = chunk.find(FIELD_END, LEADER_LENGTH) + 1
     if base == 0:
         return None
-    for tag, length, offset in _ENTRY.findall(chunk, LEADER_LENGTH, base - 1):
+    # The 001 comes first in nearly every directory; where it does, the entry
+    # found first is the one the search below would find first too.
+    first = _ENTRY.match(chunk, LEADER_LENGTH, base - 1)
+    entries = [first.groups()] if first and first.group(1) == b"001" else None
+    for tag, length, offset in entries or _ENTRY.findall(chunk, LEADER_LENGTH, base - 1):
         if tag == b"001":
             start = base + int(offset)
             data = chunk[start : start + int(length) - 1]

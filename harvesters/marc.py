@@ -34,6 +34,7 @@ from harvesters.errors import RecordError, SourceError
 from harvesters.holdings import holdings_from
 from harvesters.iso2709 import RECORD_END, control_number, decode_record
 from harvesters.records import Checkpoint, HarvestedRecord, Page, Rejection
+from harvesters.xmlsafe import refuse_doctype
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,7 @@ class MarcFileHarvester:
         with self._open(location) as stream:
             head = stream.peek(64)[:64] if hasattr(stream, "peek") else b""
             if head.removeprefix(b"\xef\xbb\xbf").lstrip().startswith(b"<"):
+                refuse_doctype(stream.peek(_READ_SIZE), f"source {self.source}: {location}")
                 pages = self._marcxml_pages(stream, location, int(resume.get("record", 0)))
             else:
                 pages = self._iso2709_pages(stream, location, int(resume.get("offset", 0)))
@@ -181,7 +183,7 @@ class MarcFileHarvester:
         }
         for item in pending:
             outcome = read.get(item.start)
-            if outcome is None and held[item.start] in named:
+            if outcome is None and held[item.start][0] in named:
                 outcome = self._read(item, location)
             elif outcome is None:
                 outcome = self._undecoded(held[item.start], item)
@@ -201,8 +203,9 @@ class MarcFileHarvester:
             return Rejection(self.source, location, position, error.reason, item.chunk)
         return self._harvested(record, body + RECORD_END, "marc")
 
-    def _held_unchanged(self, pending: list[_Chunk]) -> dict[int, str]:
-        """Start offset -> local id of each record the pool holds with these very bytes.
+    def _held_unchanged(self, pending: list[_Chunk]) -> dict[int, tuple[str, str]]:
+        """Start offset -> (local id, content hash) of each record the pool holds with these
+        very bytes.
 
         The id is read from the directory without decoding. A pair the pool
         holds names bytes it stored under that id, so decoding them again would
@@ -218,13 +221,14 @@ class MarcFileHarvester:
                 original = body + RECORD_END
                 identities[item.start] = (self._local_id(number, original), _sha1(original))
         held = self.unchanged(list(identities.values()))
-        return {start: pair[0] for start, pair in identities.items() if pair in held}
+        return {start: pair for start, pair in identities.items() if pair in held}
 
-    def _undecoded(self, local_id: str, item: _Chunk) -> HarvestedRecord:
+    def _undecoded(self, identity: tuple[str, str], item: _Chunk) -> HarvestedRecord:
         # Neither MARC nor holdings: the store only moves an unchanged record's seen mark.
         original = item.chunk.lstrip(_PADDING) + RECORD_END
+        local_id, digest = identity
         return HarvestedRecord(
-            source=self.source, local_id=local_id, format="marc", original=original
+            source=self.source, local_id=local_id, format="marc", original=original, digest=digest
         )
 
     # MARCXML: streamed with iterparse; each record is cleared once read.
@@ -249,6 +253,8 @@ class MarcFileHarvester:
         pending: _XmlRecord | None = None
         for _, element in events:
             number += 1
+            if number == 1:
+                self._refuse_late_doctype(element, location)
             current = (
                 _XmlRecord(number, element.sourceline or 0, element) if number > skip else None
             )
@@ -269,6 +275,17 @@ class MarcFileHarvester:
         page.checkpoint = {"record": number}
         page.label = gettext("{file} @ end").format(file=Path(location).name)
         yield page
+
+    def _refuse_late_doctype(self, element: etree._Element, location: str) -> None:
+        """Refuse a DTD the first look missed, behind a long prolog.
+
+        Entities stay unresolved either way; the refusal is what stops libxml2
+        from ending the file early at its amplification limit, which would drop
+        every record after that point without a word.
+        """
+        doctype = element.getroottree().docinfo.doctype
+        if doctype:
+            refuse_doctype(doctype.encode(), f"source {self.source}: {location}")
 
     def _add_marcxml(self, page: Page, item: _XmlRecord, location: str, errors: list[str]) -> None:
         position = f"record {item.number} (line {item.line})"
@@ -337,9 +354,22 @@ def _local_name(element: etree._Element) -> str:
     Not etree.QName: in recover mode libxml2 keeps names such as "arc:subfield"
     (an undeclared prefix), which QName refuses with a ValueError.
     """
-    if not isinstance(element.tag, str):
+    tag = element.tag
+    known = _MARCXML_NAMES.get(tag) if tag.__class__ is str else None
+    if known is not None:
+        return known
+    if not isinstance(tag, str):
         return ""
-    return element.tag.rsplit("}", 1)[-1].rsplit(":", 1)[-1]
+    return tag.rsplit("}", 1)[-1].rsplit(":", 1)[-1]
+
+
+# The names a MARCXML record is made of, looked up before any splitting:
+# a record holds some fifty of them.
+_MARCXML_NAMES = {
+    form.format(name): name
+    for name in ("leader", "controlfield", "datafield", "subfield")
+    for form in ("{{" + MARCXML_NS + "}}{}", "{}")
+}
 
 
 def _leader_text(text: str) -> str:
@@ -360,13 +390,26 @@ def _datafield(element: etree._Element) -> pymarc.Field:
         (element.get(name) or " ").replace("#", " ")[:1] or " " for name in ("ind1", "ind2")
     ]
     subfields = [
-        pymarc.Subfield(code=(sub.get("code") or "?")[:1], value=sub.text or "")
+        _subfield(pymarc.Subfield, ((sub.get("code") or "?")[:1], sub.text or ""))
         for sub in element
         if _local_name(sub) == "subfield"
     ]
-    return pymarc.Field(
-        tag=_tag(element), indicators=pymarc.Indicators(*indicators), subfields=subfields
-    )
+    tag = _tag(element)
+    if tag < "010" and tag.isdigit():
+        # A data field under a control field's tag: pymarc makes it a control field.
+        return pymarc.Field(tag=tag, indicators=pymarc.Indicators(*indicators), subfields=subfields)
+    # What pymarc's Field.__init__ would store, without its checks and conversions
+    # of each argument: the tag is checked above, the rest is already plain text.
+    field = _new_field(pymarc.Field)
+    field.tag, field.control_field, field.data = tag, False, None
+    field._indicators = pymarc.Indicators(*indicators)
+    field.subfields = subfields
+    return field
+
+
+# Named tuples and fields built without the Python-level constructors (see `_datafield`).
+_subfield = tuple.__new__
+_new_field = object.__new__
 
 
 class _XmlRecord:

@@ -43,11 +43,19 @@ class HarvestedRecord:
     datestamp: str | None = None
     deleted: bool = False
     holdings: list[HoldingData] = field(default_factory=list)
+    prepared: Any = None
+    """What the pool stores of `marc`, when it was worked out before the page reached
+    the store (in a second process); the store then needs no `marc`."""
+
+    digest: str = ""
+    """`content_hash` once worked out (or handed over by the harvester, which had it)."""
 
     @property
     def content_hash(self) -> str:
         """Hash of the original bytes: an unchanged delivery changes nothing."""
-        return hashlib.sha1(self.original).hexdigest()
+        if not self.digest:
+            self.digest = hashlib.sha1(self.original).hexdigest()
+        return self.digest
 
 
 @dataclass(slots=True)

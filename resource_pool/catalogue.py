@@ -27,6 +27,7 @@ from sqlalchemy import bindparam, delete, insert, select, update
 from sqlmodel import Session, col
 
 from resource_pool import flags as flag_rules
+from resource_pool.bulk import insert_rows
 from resource_pool.config import PoolConfig
 from resource_pool.matching import (
     ClusterResult,
@@ -115,15 +116,6 @@ def _json_or_null(value: str | None) -> str:
     return "null" if value is None else _json_text(value)
 
 
-def as_stored(record: pymarc.Record) -> pymarc.Record:
-    """The record as `record_from_json` gives it back from the store, without the JSON.
-
-    The fields are shared, not copied; the leader goes through pymarc's
-    normalisation (Leader/10-11 "22", Leader/20-23 "4500") as it does on reading.
-    """
-    return pymarc.Record(leader=str(record.leader), fields=list(record.fields))
-
-
 def record_from_json(text: str) -> pymarc.Record:
     """Rebuild a pymarc Record from the MARC-in-JSON the store keeps."""
     data = json.loads(text)
@@ -183,12 +175,12 @@ class Catalogue:
         self,
         session: Session,
         record_ids: set[int],
-        records: Mapping[int, pymarc.Record] | None = None,
+        records: Mapping[int, pymarc.Record | flag_rules.RecordView] | None = None,
     ) -> set[int]:
         """Recluster around the changed records; return the ids of clusters touched.
 
-        `records` may hold the changed records' MARC as stored (see `as_stored`),
-        which spares parsing it back from JSON for the flags.
+        `records` may hold the changed records as the flag rules read them back
+        from the store (see `store.stored_view`), which spares parsing their JSON.
         """
         if not record_ids:
             return set()
@@ -329,10 +321,7 @@ class Catalogue:
         ids = dict(kept)
         if rows:
             table = Cluster.__table__  # type: ignore[attr-defined]
-            inserted = session.execute(
-                insert(table).returning(table.c.id, sort_by_parameter_order=True), rows
-            )
-            ids.update(zip(fresh, inserted.scalars(), strict=True))
+            ids.update(zip(fresh, insert_rows(session, table, rows), strict=True))
         return [ids[index] for index in range(len(results))]
 
     def _write_members(
@@ -400,7 +389,7 @@ class Catalogue:
         self,
         session: Session,
         cluster_ids: Iterable[int],
-        records: Mapping[int, pymarc.Record] | None = None,
+        records: Mapping[int, pymarc.Record | flag_rules.RecordView] | None = None,
     ) -> dict[int, set[str]]:
         """Evaluate the rules again for these clusters; return each one's flags.
 
@@ -426,7 +415,7 @@ class Catalogue:
         self,
         session: Session,
         cluster_ids: list[int],
-        records: Mapping[int, pymarc.Record] | None = None,
+        records: Mapping[int, pymarc.Record | flag_rules.RecordView] | None = None,
     ) -> dict[int, list[flag_rules.FlagHit]]:
         """The rules' hits on these clusters, read from the store; clusters with none are left out.
 
@@ -448,7 +437,7 @@ class Catalogue:
         self,
         session: Session,
         cluster_ids: list[int],
-        records: Mapping[int, pymarc.Record],
+        records: Mapping[int, pymarc.Record | flag_rules.RecordView],
         tags: frozenset[str] | None,
     ) -> dict[int, flag_rules.FlagContext]:
         sources = self._source_partners(session)
@@ -457,22 +446,25 @@ class Catalogue:
         # conditions, SQLite walks the index of every live record instead of
         # the cluster index. Members go in id order, since a rule's evidence
         # comes from the first member that satisfies it.
-        rows = session.execute(
+        listed = session.execute(
             select(
                 col(SourceRecord.cluster_id),
                 col(SourceRecord.id),
                 col(SourceRecord.deleted),
-                col(SourceRecord.marc),
                 col(SourceRecord.source_id),
             ).where(col(SourceRecord.cluster_id).in_(cluster_ids))
-        )
-        for cluster_id, record_id, deleted, marc, source_id in sorted(rows, key=_by_id):
+        ).all()
+        # The stored MARC is read only for members the caller has no view of.
+        wanted = [row[1] for row in listed if not row[2] and row[1] not in records]
+        stored = self._stored_marc(session, wanted)
+        for cluster_id, record_id, deleted, source_id in sorted(listed, key=_by_id):
             if deleted or source_id not in sources:
                 continue
             record = records.get(record_id)
-            view = record if record is not None else flag_rules.view_from_json(marc, tags)
+            if record is None:
+                record = flag_rules.view_from_json(stored[record_id], tags)
             kind, partner = sources[source_id]
-            members[cluster_id].append(flag_rules.Member(view, kind, partner))
+            members[cluster_id].append(flag_rules.Member(record, kind, partner))
         holdings: dict[int, list[flag_rules.Holding]] = defaultdict(list)
         rows = session.execute(
             select(
@@ -496,6 +488,17 @@ class Catalogue:
             for cluster_id in cluster_ids
             if members.get(cluster_id)
         }
+
+    def _stored_marc(self, session: Session, record_ids: list[int]) -> dict[int, str]:
+        stored: dict[int, str] = {}
+        for chunk in _chunks(record_ids):
+            rows = session.execute(
+                select(col(SourceRecord.id), col(SourceRecord.marc)).where(
+                    col(SourceRecord.id).in_(chunk)
+                )
+            )
+            stored.update((record_id, marc) for record_id, marc in rows)
+        return stored
 
     def _source_partners(self, session: Session) -> dict[int, tuple[str, str]]:
         """Each source's kind and partner code: a few rows, read instead of a join per record."""

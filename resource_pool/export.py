@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import gc
+import io
 import json
 import logging
 import operator
@@ -51,6 +52,7 @@ from resource_pool.config import (
 )
 from resource_pool.db import session_scope
 from resource_pool.export_models import ExportTarget
+from resource_pool.export_workers import BatchOutput, batch_outputs, worker_count
 from resource_pool.flags import load_rules
 from resource_pool.models import Cluster, Flag, Holding, Partner, Source, SourceRecord, utcnow
 
@@ -725,6 +727,8 @@ def xml_escape(value: str, attribute: bool = False) -> str:
 class RecordWriter(Protocol):
     """Writes merged records in one format to a binary file."""
 
+    handle: IO[bytes]
+
     def begin(self) -> None: ...
 
     def write(self, union: UnionRecord, marc: MarcJson) -> None: ...
@@ -1060,17 +1064,96 @@ def _write_records(
     done = 0
     writer.begin()
     with _collector_paused():
-        for unions in union_batches(engine, plan.conditions, plan.batch_size):
-            for union in unions:
-                if plan.wanted(union):
-                    _write_one(union, plan.layout, writer, summary)
-                elif deletes is not None and plan.to_delete(union):
-                    deletes.write(b"%d\n" % union.id)
-                    summary.deleted += 1
-            done += len(unions)
+        for output in _batch_outputs(engine, plan, type(writer), deletes is not None, total):
+            writer.handle.write(output.records)
+            if deletes is not None:
+                deletes.write(output.deletes)
+            _add_counts(summary, output)
+            done += output.clusters
             if progress is not None:
                 progress(done, max(total, done))
     writer.end()
+
+
+def _batch_outputs(
+    engine: Engine,
+    plan: _Plan,
+    writer_class: Callable[[IO[bytes]], RecordWriter],
+    with_deletes: bool,
+    total: int,
+) -> Iterator[BatchOutput]:
+    """Each batch encoded, in id order: by worker processes where there are cores for them."""
+    workers = worker_count(-(-total // plan.batch_size))
+    if not workers:
+        for unions in union_batches(engine, plan.conditions, plan.batch_size):
+            yield _encode_batch(unions, plan, writer_class, with_deletes)
+        return
+    ids = _cluster_ids(engine, plan.conditions)
+    batches = [
+        ids[start : start + plan.batch_size] for start in range(0, len(ids), plan.batch_size)
+    ]
+    build = functools.partial(_read_and_encode, engine, plan, writer_class, with_deletes)
+    yield from batch_outputs(engine, batches, build, workers)
+
+
+def _cluster_ids(engine: Engine, conditions: Sequence[ColumnElement[bool]]) -> list[int]:
+    with session_scope(engine, read_only=True) as session:
+        query = select(col(Cluster.id)).where(*conditions).order_by(col(Cluster.id))
+        return list(session.execute(query).scalars())
+
+
+def _read_and_encode(
+    engine: Engine,
+    plan: _Plan,
+    writer_class: Callable[[IO[bytes]], RecordWriter],
+    with_deletes: bool,
+    ids: list[int],
+) -> BatchOutput:
+    """One batch of clusters by id, read in a transaction of its own, then encoded."""
+    with session_scope(engine, read_only=True) as session:
+        rows = session.execute(
+            select(*CLUSTER_COLUMNS)
+            .where(col(Cluster.id).in_(ids), *plan.conditions)
+            .order_by(col(Cluster.id))
+        ).all()
+        unions = load_union_records(session, rows)
+    return _encode_batch(unions, plan, writer_class, with_deletes)
+
+
+def _encode_batch(
+    unions: list[UnionRecord],
+    plan: _Plan,
+    writer_class: Callable[[IO[bytes]], RecordWriter],
+    with_deletes: bool,
+) -> BatchOutput:
+    """The batch's records in the writer's format, its deletes and its counts."""
+    records, deletes = io.BytesIO(), io.BytesIO()
+    writer = writer_class(records)
+    counts = ExportSummary(format="", path=None)
+    for union in unions:
+        if plan.wanted(union):
+            _write_one(union, plan.layout, writer, counts)
+        elif with_deletes and plan.to_delete(union):
+            deletes.write(b"%d\n" % union.id)
+            counts.deleted += 1
+    return BatchOutput(
+        records=records.getvalue(),
+        deletes=deletes.getvalue(),
+        written=counts.records,
+        deleted=counts.deleted,
+        clusters=len(unions),
+        oversized=counts.oversized,
+        problems=counts.problems,
+        skipped=counts.skipped,
+    )
+
+
+def _add_counts(summary: ExportSummary, output: BatchOutput) -> None:
+    summary.records += output.written
+    summary.deleted += output.deleted
+    summary.oversized += output.oversized
+    summary.problems += output.problems
+    summary.skipped += output.skipped
 
 
 @contextlib.contextmanager

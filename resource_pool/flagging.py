@@ -5,13 +5,17 @@ stored MARC-in-JSON with only the columns and tags the rules read, so memory
 stays flat however large the pool. Only the clusters whose flags or evidence
 come out different are written: their flag rows replaced and `changed_at`
 moved, so a rule change that touches a few clusters writes a few rows.
+Batches are read and evaluated by forked workers where there are cores for
+them (resource_pool.export_workers); this process writes them in order.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from sqlalchemy import Engine, delete, insert, select, update
 from sqlmodel import Session, col
@@ -19,6 +23,7 @@ from sqlmodel import Session, col
 from resource_pool.catalogue import Catalogue, flag_rows
 from resource_pool.config import PoolConfig
 from resource_pool.db import session_scope
+from resource_pool.export_workers import batch_outputs, worker_count
 from resource_pool.models import Cluster, Flag, utcnow
 
 log = logging.getLogger(__name__)
@@ -47,10 +52,11 @@ def recompute_flags(
     lost: Counter[str] = Counter()
     held: Counter[str] = Counter()
     rewritten = 0
-    for start in range(0, len(ids), BATCH):
-        batch = ids[start : start + BATCH]
+    batches = [ids[start : start + BATCH] for start in range(0, len(ids), BATCH)]
+    evaluated = _evaluated(engine, catalogue, batches)
+    for done, (batch, rows) in enumerate(zip(batches, evaluated, strict=True), 1):
         with session_scope(engine) as session:
-            before, after = _recompute_batch(session, catalogue, batch)
+            before, after = _write_batch(session, catalogue, batch, rows)
         for cluster_id in batch:
             old = {flag for flag, _, _ in before.get(cluster_id, ())}
             new = {flag for flag, _, _ in after.get(cluster_id, ())}
@@ -59,7 +65,7 @@ def recompute_flags(
             held.update(new)
             rewritten += before.get(cluster_id) != after.get(cluster_id)
         if progress:
-            progress(min(start + BATCH, len(ids)), len(ids))
+            progress(min(done * BATCH, len(ids)), len(ids))
     names = sorted(
         set(gained) | set(lost) | set(held) | set(catalogue.rules.flags if catalogue.rules else [])
     )
@@ -70,17 +76,39 @@ def recompute_flags(
     return report
 
 
-def _recompute_batch(
-    session: Session, catalogue: Catalogue, batch: list[int]
+FlagRows = dict[int, list[dict[str, Any]]]
+"""A batch's flag rows by cluster, as `catalogue.flag_rows` makes them."""
+
+
+def _evaluated(
+    engine: Engine, catalogue: Catalogue, batches: list[list[int]]
+) -> Iterator[FlagRows]:
+    """The rules' flag rows for each batch, in order: in worker processes where there are
+    cores for them (reading members and evaluating the rules is nearly all the work)."""
+    if catalogue.rules is None:
+        return iter([{} for _ in batches])
+    evaluate = functools.partial(_evaluate_batch, engine, catalogue)
+    workers = worker_count(len(batches))
+    if not workers:
+        return map(evaluate, batches)
+    return batch_outputs(engine, batches, evaluate, workers)
+
+
+def _evaluate_batch(engine: Engine, catalogue: Catalogue, batch: list[int]) -> FlagRows:
+    with session_scope(engine, read_only=True) as session:
+        hits = catalogue.flag_hits(session, batch)
+    return {cluster_id: flag_rows(cluster_id, found) for cluster_id, found in hits.items()}
+
+
+def _write_batch(
+    session: Session, catalogue: Catalogue, batch: list[int], rows: FlagRows
 ) -> tuple[dict[int, FlagSet], dict[int, FlagSet]]:
-    """Evaluate one batch and write what changed; each cluster's flags before and after."""
+    """Write what changed in one batch; each cluster's flags before and after."""
     before = _flags_of(session, batch)
     if catalogue.rules is None:
         # Without a rule file the stored flags stand, as on ingest.
         return before, before
 
-    hits = catalogue.flag_hits(session, batch)
-    rows = {cluster_id: flag_rows(cluster_id, found) for cluster_id, found in hits.items()}
     after = {
         cluster_id: frozenset((row["flag"], row["rule"], row["evidence"]) for row in found)
         for cluster_id, found in rows.items()

@@ -24,15 +24,23 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine, delete, func, select, update
 from sqlmodel import Session, col
 
-from harvesters.errors import ConfigError, PoolError, SourceError
-from harvesters.records import Harvester, Page
+from harvesters.errors import ConfigError, PoolError, SourceError, keep_secret
+from harvesters.records import Checkpoint, Harvester, Page
 from resource_pool import locks
 from resource_pool.catalogue import Catalogue
 from resource_pool.config import PoolConfig, SourceConfig
 from resource_pool.db import session_scope
 from resource_pool.i18n import _
-from resource_pool.models import HarvestRun, RejectedRecord, Source, SourceRecord, utcnow
+from resource_pool.models import (
+    HarvestRun,
+    RejectedRecord,
+    SeenMark,
+    Source,
+    SourceRecord,
+    utcnow,
+)
 from resource_pool.partners import partner_ids, sync_partners
+from resource_pool.reading import prepared_pages, read_ahead_possible
 from resource_pool.store import PageContext, PageCounts, held_unchanged, mark_deleted, store_page
 
 if TYPE_CHECKING:
@@ -193,13 +201,14 @@ def _run(
     harvester = build_harvester(config, source_config, options, _held_check(engine, context))
     catalogue = Catalogue(config)
     context.profile_function = catalogue.profile
+    context.tags = catalogue.rules.tags if catalogue.rules else None
     log.info(
         _("source=%s run=%s starting%s"),
         source_config.name,
         summary.run_id,
         _(" (resuming)") if checkpoint else "",
     )
-    for page in harvester.pages(checkpoint):
+    for page in _pages(harvester, checkpoint, context):
         with session_scope(engine) as session:
             _fewer_checkpoints(session)
             counts = store_page(session, page, context)
@@ -216,6 +225,15 @@ def _run(
                     source=source_config.name, page=summary.pages
                 )
             )
+
+
+def _pages(
+    harvester: Harvester, checkpoint: Checkpoint | None, context: PageContext
+) -> Iterator[Page]:
+    """The harvester's pages, read and prepared in a second process where one can run."""
+    if not read_ahead_possible(harvester):
+        return harvester.pages(checkpoint)
+    return prepared_pages(harvester, checkpoint, context.profile_function, context.tags)
 
 
 WAL_CHECKPOINT_PAGES = 10_000
@@ -298,14 +316,17 @@ def _sweep(
 ) -> int:
     """Mark records the completed full delivery did not contain as deleted."""
     table = SourceRecord.__table__  # type: ignore[attr-defined]
+    seen_mark = SeenMark.__table__  # type: ignore[attr-defined]
+    records = table.outerjoin(seen_mark, seen_mark.c.source_record_id == table.c.id)
     live = table.c.source_id == context.source_id, table.c.deleted.is_(False)
+    this_delivery = seen_mark.c.seen_run == context.marker
     seen = session.execute(
-        select(func.count()).where(*live, table.c.seen_run == context.marker)
+        select(func.count()).select_from(records).where(*live, this_delivery)
     ).scalar_one()
     missing = [
         row.id
         for row in session.execute(
-            select(table.c.id).where(*live, table.c.seen_run != context.marker)
+            select(table.c.id).select_from(records).where(*live, ~this_delivery)
         )
     ]
     _check_shrink(catalogue.config, source_config, seen, len(missing), options)
@@ -523,6 +544,7 @@ def credentials(
                 ).format(source=source.name, variable=source.token_env)
             )
         headers["Authorization"] = f"Bearer {token}"
+    keep_secret(basic, headers.get("Authorization", "").removeprefix("Bearer "))
     if basic is None:
         return None, headers
     user, _colon, password = basic.strip().partition(":")

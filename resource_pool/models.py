@@ -1,7 +1,7 @@
 """The pool's tables, as sqlmodel classes.
 
 One row per partner, source, source record (per source and local id),
-holding, rejected record, harvest run, cluster, match key and flag. Times
+seen mark, holding, rejected record, harvest run, cluster, match key and flag. Times
 are UTC with their zone; sqlmodel stores them the same way on SQLite and
 PostgreSQL.
 """
@@ -65,11 +65,25 @@ class SourceRecord(SQLModel, table=True):
     datestamp: str | None = None
     deleted: bool = Field(default=False, index=True)
     first_seen: datetime = Field(default_factory=utcnow)
-    last_seen: datetime = Field(default_factory=utcnow)
     changed_at: datetime = Field(default_factory=utcnow)
-    seen_run: int | None = Field(default=None, index=True)
     cluster_id: int | None = Field(default=None, index=True)
     match_reason: str = ""
+
+
+class SeenMark(SQLModel, table=True):
+    """Which delivery last contained a source record, and when.
+
+    Apart from source_record because every repeated harvest rewrites it for
+    every record: a narrow row costs a fraction of a source_record row, which
+    carries the MARC and the original bytes.
+    """
+
+    __tablename__ = "seen_mark"
+
+    source_record_id: int = Field(foreign_key="source_record.id", primary_key=True)
+    seen_run: int | None = Field(default=None, index=True)
+    """The delivery (see `Source.delivery_run_id`) that last contained the record."""
+    last_seen: datetime = Field(default_factory=utcnow)
 
 
 class Holding(SQLModel, table=True):

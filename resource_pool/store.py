@@ -28,15 +28,26 @@ from sqlmodel import Session, col
 
 from harvesters.errors import SourceError
 from harvesters.records import HarvestedRecord, HoldingData, Page
-from resource_pool.catalogue import as_stored, marc_to_json, profile_to_json
+from resource_pool.bulk import insert_plain, insert_rows
+from resource_pool.catalogue import marc_to_json, profile_to_json
+from resource_pool.flags import RecordView
 from resource_pool.locks import ADVISORY_NAMESPACE
 from resource_pool.matching import MatchProfile
-from resource_pool.models import Holding, MatchKey, RejectedRecord, SourceRecord, utcnow
+from resource_pool.models import (
+    Holding,
+    MatchKey,
+    RejectedRecord,
+    SeenMark,
+    SourceRecord,
+    utcnow,
+)
 
 log = logging.getLogger(__name__)
 
 _CHUNK = 500
 """Rows per IN (...) query: well under SQLite's and PostgreSQL's parameter limits."""
+
+_SEEN = SeenMark.__table__  # type: ignore[attr-defined]
 
 
 @dataclass
@@ -50,9 +61,70 @@ class PageCounts:
     rejected: int = 0
     changed_ids: set[int] = field(default_factory=set)
     """Source records whose content changed: their clusters need matching again."""
-    records: dict[int, pymarc.Record] = field(default_factory=dict)
-    """The MARC of the records stored now, by id, as the pool reads it back: flags
-    are evaluated from these instead of parsing the stored JSON again."""
+    records: dict[int, RecordView] = field(default_factory=dict)
+    """The records stored now, by id, as the flag rules read them back from the store:
+    flags are evaluated from these instead of parsing the stored JSON again."""
+
+
+@dataclass(slots=True)
+class Prepared:
+    """What the pool stores of one decoded record, worked out before its page is stored.
+
+    Built where the record is decoded: in a second process while the pool
+    stores the page before (see `resource_pool.reading`), else by `store_page`.
+    """
+
+    marc: str
+    """MARC-in-JSON, as the source_record row keeps it."""
+    title: str
+    profile: MatchProfile | None
+    profile_json: str
+    view: RecordView
+    """The record as the flag rules read it back from the store."""
+
+
+def prepare_record(
+    marc: pymarc.Record,
+    profile_function: Callable[[pymarc.Record], MatchProfile] | None,
+    tags: frozenset[str] | None = None,
+) -> Prepared:
+    """The stored form of a record; `tags` keeps only those fields in its view for the flags."""
+    profile = profile_function(marc) if profile_function else None
+    return Prepared(
+        marc=marc_to_json(marc),
+        title=(marc.title or "")[:500],
+        profile=profile,
+        profile_json=profile_to_json(profile) if profile else "",
+        view=stored_view(marc, tags),
+    )
+
+
+def stored_view(marc: pymarc.Record, tags: frozenset[str] | None = None) -> RecordView:
+    """The view `flags.view_from_json` gives of the stored record, without the JSON.
+
+    The leader goes through pymarc's normalisation on reading (Leader/10-11
+    "22", Leader/20-23 "4500"); subfields become plain pairs, cheap to pass
+    between processes.
+    """
+    leader = str(marc.leader)
+    leader = leader[0:10] + "22" + leader[12:20] + "4500"
+    controls: dict[str, list[str]] = {}
+    fields: dict[str, list[Any]] = {}
+    for item in marc.fields:
+        tag = item.tag
+        if tags is not None and tag not in tags:
+            continue
+        if item.control_field:
+            controls.setdefault(tag, []).append(item.data or "")
+        else:
+            first, second = item.indicators or _BLANK
+            occurrence = (first, second, list(map(tuple, item.subfields)))
+            fields.setdefault(tag, []).append(occurrence)
+    return RecordView(leader, controls, fields, tags)
+
+
+_BLANK = ("", "")
+"""What pymarc reads as the indicators of a data field that has none."""
 
 
 @dataclass
@@ -67,6 +139,8 @@ class PageContext:
     partner_ids: dict[str, int]
     profile_function: Callable[[pymarc.Record], MatchProfile] | None = None
     """record -> match profile; None stores no profiles and no match keys."""
+    tags: frozenset[str] | None = None
+    """The tags the flag rules read: a record's view for them keeps only these."""
     rows_ahead: dict[str, dict[str, Any] | None] = field(default_factory=dict)
     """Rows `held_unchanged` read for the next page, by local id (None: no row); the
     page's storing uses them instead of reading them again, then drops them."""
@@ -82,12 +156,15 @@ def store_page(session: Session, page: Page, context: PageContext) -> PageCounts
 
     fresh, changed, unchanged, gone = _classify(latest.values(), existing)
     _refuse_undecoded(fresh + changed)
-    profiles = _profiles(fresh + changed, context)
+    _prepare(fresh + changed, context)
+    profiles = _profiles(fresh + changed)
     take_turn(session)
     now = utcnow()
     new_ids = _insert_records(session, fresh, profiles, context, now)
+    _add_seen_marks(session, new_ids.values(), context.marker, now)
     _update_records(session, changed, existing, profiles, context, now)
-    _mark_seen(session, [existing[r.local_id]["id"] for r in unchanged], context.marker, now)
+    seen_again = [existing[r.local_id]["id"] for r in changed + unchanged]
+    _mark_seen(session, seen_again, context.marker, now)
     deleted_ids = _delete_records(session, gone, existing, context, now)
 
     stored = {**new_ids, **{r.local_id: existing[r.local_id]["id"] for r in changed}}
@@ -98,9 +175,7 @@ def store_page(session: Session, page: Page, context: PageContext) -> PageCounts
     counts.added, counts.updated = len(fresh), len(changed)
     counts.unchanged, counts.deleted = len(unchanged), len(deleted_ids)
     counts.changed_ids = set(stored.values()) | set(deleted_ids)
-    counts.records = {
-        stored[r.local_id]: as_stored(r.marc) for r in fresh + changed if r.marc is not None
-    }
+    counts.records = {stored[r.local_id]: r.prepared.view for r in fresh + changed}
     return counts
 
 
@@ -194,7 +269,7 @@ def held_unchanged(
 def _refuse_undecoded(records: list[HarvestedRecord]) -> None:
     # A harvester passes a record on undecoded only when the pool holds its
     # very bytes; storing one as new or changed would lose its MARC.
-    undecoded = [r.local_id for r in records if r.marc is None]
+    undecoded = [r.local_id for r in records if r.marc is None and r.prepared is None]
     if undecoded:
         raise SourceError(
             f"source {records[0].source}: record {undecoded[0]} came without its MARC, yet the "
@@ -219,11 +294,19 @@ def _existing(
                 table.c.local_id,
                 table.c.content_hash,
                 table.c.deleted,
-                table.c.seen_run,
-            ).where(table.c.source_id == source_id, table.c.local_id.in_(chunk))
+                _SEEN.c.seen_run,
+            )
+            .outerjoin(_SEEN, _SEEN.c.source_record_id == table.c.id)
+            .where(table.c.source_id == source_id, table.c.local_id.in_(chunk))
         )
-        for row in rows:
-            found[row.local_id] = row._asdict()
+        for record_id, local_id, content_hash, deleted, seen_run in rows.all():
+            found[local_id] = {
+                "id": record_id,
+                "local_id": local_id,
+                "content_hash": content_hash,
+                "deleted": deleted,
+                "seen_run": seen_run,
+            }
     return found
 
 
@@ -247,30 +330,33 @@ def _classify(
     return fresh, changed, unchanged, gone
 
 
-def _profiles(records: list[HarvestedRecord], context: PageContext) -> dict[str, MatchProfile]:
-    if context.profile_function is None:
-        return {}
-    return {r.local_id: context.profile_function(r.marc) for r in records if r.marc is not None}
+def _prepare(records: list[HarvestedRecord], context: PageContext) -> None:
+    """Work out the stored form of the records the harvester did not prepare."""
+    for record in records:
+        if record.prepared is None and record.marc is not None:
+            record.prepared = prepare_record(record.marc, context.profile_function, context.tags)
+
+
+def _profiles(records: list[HarvestedRecord]) -> dict[str, MatchProfile]:
+    return {r.local_id: r.prepared.profile for r in records if r.prepared.profile is not None}
 
 
 def _record_values(
     record: HarvestedRecord, profile: MatchProfile | None, context: PageContext, now: Any
 ) -> dict[str, Any]:
-    marc = record.marc
+    prepared: Prepared = record.prepared
     return {
-        "profile": profile_to_json(profile) if profile else "",
+        "profile": prepared.profile_json if profile else "",
         "source_id": context.source_id,
         "local_id": record.local_id,
         "content_hash": record.content_hash,
         "format": record.format,
         "original": record.original,
-        "marc": marc_to_json(marc) if marc else "",
-        "title": (marc.title or "")[:500] if marc else "",
+        "marc": prepared.marc,
+        "title": prepared.title,
         "datestamp": record.datestamp,
         "deleted": False,
-        "last_seen": now,
         "changed_at": now,
-        "seen_run": context.marker,
     }
 
 
@@ -288,8 +374,8 @@ def _insert_records(
         {**_record_values(r, profiles.get(r.local_id), context, now), "first_seen": now}
         for r in records
     ]
-    result = session.execute(insert(table).returning(table.c.id, table.c.local_id), rows)
-    return {row.local_id: row.id for row in result}
+    ids = insert_rows(session, table, rows)
+    return {record.local_id: new_id for record, new_id in zip(records, ids, strict=True)}
 
 
 def _update_records(
@@ -315,11 +401,18 @@ def _update_records(
 
 
 def _mark_seen(session: Session, ids: list[int], marker: int, now: Any) -> None:
-    table = SourceRecord.__table__  # type: ignore[attr-defined]
     for chunk in _chunks(ids):
         session.execute(
-            update(table).where(table.c.id.in_(chunk)).values(seen_run=marker, last_seen=now)
+            update(_SEEN)
+            .where(_SEEN.c.source_record_id.in_(chunk))
+            .values(seen_run=marker, last_seen=now)
         )
+
+
+def _add_seen_marks(session: Session, ids: Iterable[int], marker: int, now: Any) -> None:
+    rows = [{"source_record_id": i, "seen_run": marker, "last_seen": now} for i in ids]
+    if rows:
+        session.execute(insert(_SEEN), rows)
 
 
 def _delete_records(
@@ -339,11 +432,13 @@ def mark_deleted(
 ) -> None:
     """Mark source records deleted: their holdings and keys go, the row stays as a tombstone."""
     table = SourceRecord.__table__  # type: ignore[attr-defined]
-    values: dict[str, Any] = {"deleted": True, "marc": "", "changed_at": now, "last_seen": now}
+    values: dict[str, Any] = {"deleted": True, "marc": "", "changed_at": now}
+    seen: dict[str, Any] = {"last_seen": now}
     if seen_run is not None:
-        values["seen_run"] = seen_run
+        seen["seen_run"] = seen_run
     for chunk in _chunks(list(ids)):
         session.execute(update(table).where(table.c.id.in_(chunk)).values(values))
+        session.execute(update(_SEEN).where(_SEEN.c.source_record_id.in_(chunk)).values(seen))
         session.execute(delete(Holding).where(col(Holding.source_record_id).in_(chunk)))
         session.execute(delete(MatchKey).where(col(MatchKey.source_record_id).in_(chunk)))
 
@@ -359,28 +454,38 @@ def _replace_holdings(
     ids = [stored[r.local_id] for r in changed]
     for chunk in _chunks(ids):
         session.execute(delete(Holding).where(col(Holding.source_record_id).in_(chunk)))
-    rows = []
+    rows: list[tuple[Any, ...]] = []
     for record in fresh + changed:
         # A record without holdings fields is still held by its source's partner.
         for holding in record.holdings or [HoldingData()]:
             rows.append(_holding_row(holding, stored[record.local_id], context))
-    if rows:
-        session.execute(insert(Holding.__table__), rows)  # type: ignore[attr-defined]
+    insert_plain(session, Holding.__table__, _HOLDING_COLUMNS, rows)  # type: ignore[attr-defined]
 
 
-def _holding_row(holding: HoldingData, record_id: int, context: PageContext) -> dict[str, Any]:
+_HOLDING_COLUMNS = (
+    "source_record_id",
+    "partner_id",
+    "location",
+    "call_number",
+    "barcode",
+    "collection",
+    "lendable",
+)
+
+
+def _holding_row(holding: HoldingData, record_id: int, context: PageContext) -> tuple[Any, ...]:
     # 852 $a may name the holding institution; a code the pool knows is
     # honoured (a network's shared catalogue), anything else is the source's own.
     partner_id = context.partner_ids.get(holding.partner_code or "", context.partner_id)
-    return {
-        "source_record_id": record_id,
-        "partner_id": partner_id,
-        "location": holding.location[:255],
-        "call_number": holding.call_number[:255],
-        "barcode": holding.barcode[:255],
-        "collection": holding.collection[:255],
-        "lendable": holding.lendable,
-    }
+    return (
+        record_id,
+        partner_id,
+        holding.location[:255],
+        holding.call_number[:255],
+        holding.barcode[:255],
+        holding.collection[:255],
+        holding.lendable,
+    )
 
 
 def _replace_keys(
@@ -394,13 +499,13 @@ def _replace_keys(
     for chunk in _chunks(ids):
         session.execute(delete(MatchKey).where(col(MatchKey.source_record_id).in_(chunk)))
     rows = [
-        {"source_record_id": stored[r.local_id], "kind": kind, "value": value[:255]}
+        (stored[r.local_id], kind, value[:255])
         for r in fresh + changed
         if r.local_id in profiles
         for kind, value in profiles[r.local_id].keys
     ]
-    if rows:
-        session.execute(insert(MatchKey.__table__), rows)  # type: ignore[attr-defined]
+    columns = ("source_record_id", "kind", "value")
+    insert_plain(session, MatchKey.__table__, columns, rows)  # type: ignore[attr-defined]
 
 
 def _store_rejections(

@@ -356,7 +356,11 @@ when = { tag = "XXX", match = '\\d{4}' }
 id = "any-link"
 flag = "x"
 description = "A link in 856 or 956 whatever its indicators."
-when = { host_in = ["org", "com", "edu", "gov", "de", "uk"], tag = ["856", "956"], ind2 = [" ", "0", "1", "2", "8"] }
+
+[rule.when]
+host_in = ["org", "com", "edu", "gov", "de", "uk"]
+tag = ["856", "956"]
+ind2 = [" ", "0", "1", "2", "8"]
 
 [[rule]]
 id = "original-date"
@@ -368,12 +372,18 @@ when = { all = [{ year_after = 1500, date = "original" }, { tag = "3XX", subfiel
 id = "control"
 flag = "x"
 description = "Any 007 or 006, or a language in 008/35-37."
-when = { any = [{ control = "007", at = 0, in = ["c", "h", "s", "v"] }, { control = "006", at = 0, in = ["m"] }, { control = "008", at = "35-37", in = ["eng", "ger", "ind"] }] }
+
+[rule.when]
+any = [
+    { control = "007", at = 0, in = ["c", "h", "s", "v"] },
+    { control = "006", at = 0, in = ["m"] },
+    { control = "008", at = "35-37", in = ["eng", "ger", "ind"] },
+]
 """
 
 
 def stored_hits(rules: RuleSet, context: FlagContext) -> tuple[object, object, object]:
-    """A cluster's hits three ways: its pymarc records, them rebuilt from MARC-in-JSON, its views."""
+    """A cluster's hits three ways: pymarc records, records rebuilt from MARC-in-JSON, views."""
     stored = [(marc_to_json(m.record), m) for m in context.members]  # type: ignore[arg-type]
     rebuilt = [Member(record_from_json(text), m.source_kind, m.partner) for text, m in stored]
     viewed = [
