@@ -14,9 +14,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from harvesters.errors import SourceError
+from harvesters.marc import MarcFileHarvester
 from tests import runpool
 from tests.crash import database_of
-from tests.oaiserver import Hostile, OaiServer, SyntheticRepository
+from tests.oaiserver import Hostile, OaiServer, Reply, SyntheticRepository
 from tests.runpool import ROOT, pool, pool_json, write_config
 
 MEMORY_BOUND_KB = 300 * 1024
@@ -168,3 +170,136 @@ def test_a_bad_limit_is_refused_naming_the_key(tmp_path: Path, key: str, value: 
     result = pool("partners", "list", config=config)
     assert result.returncode == 2
     assert f"{key} = " in result.stderr and "whole number of at least 1" in result.stderr
+
+
+SECRET_LINE = "rahasia-perpustakaan-0600"
+
+
+def secret_file(folder: Path) -> Path:
+    """A local file an external entity would read, if anything resolved it."""
+    path = folder / "secret.txt"
+    path.write_text(SECRET_LINE + "\n")
+    return path
+
+
+def laughs(levels: int = 10) -> str:
+    """Entity declarations that expand to 10**levels copies of one short word."""
+    declared = ['<!ENTITY e0 "lol">']
+    declared += [f'<!ENTITY e{n} "{f"&e{n - 1};" * 10}">' for n in range(1, levels)]
+    return "".join(declared)
+
+
+def marcxml_record(local_id: str, title: str) -> str:
+    return (
+        '<record xmlns="http://www.loc.gov/MARC21/slim"><leader>00000nam a2200000 a 4500</leader>'
+        f'<controlfield tag="001">{local_id}</controlfield><datafield tag="245" ind1="0" ind2="0">'
+        f'<subfield code="a">{title}</subfield></datafield></record>'
+    )
+
+
+class EntityPage:
+    """Identify as a synthetic repository; ListRecords a page whose DTD declares `entities`,
+    with `title` (an entity reference) in its one record."""
+
+    def __init__(self, entities: str, title: str) -> None:
+        self.repository = SyntheticRepository()
+        self.body = (
+            f'<?xml version="1.0"?>\n<!DOCTYPE OAI-PMH [{entities}]>'
+            '<OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/">'
+            "<responseDate>2024-01-01T00:00:00Z</responseDate><request>x</request><ListRecords>"
+            "<record><header><identifier>oai:x:1</identifier>"
+            "<datestamp>2024-01-01T00:00:00Z</datestamp></header>"
+            f"<metadata>{marcxml_record('1', title)}</metadata></record>"
+            "</ListRecords></OAI-PMH>"
+        ).encode()
+
+    def reply(self, params: dict[str, str]) -> Reply:
+        if params.get("verb") != "ListRecords":
+            return self.repository.reply(params)
+        return Reply(self.body)
+
+
+def everything_stored(config: Path) -> str:
+    """All text of the stored and rejected records, to look for what must not be there."""
+    engine = create_engine(database_of(config))
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(text(
+                "SELECT marc, original FROM source_record UNION ALL "
+                "SELECT reason, original FROM rejected_record"
+            ))
+            return "\n".join(f"{marc} {bytes(original)!r}" for marc, original in rows)
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.database
+@pytest.mark.parametrize("attack", ["external entity", "entity expansion"])
+def test_a_page_with_a_dtd_is_refused_unread_in_bounded_memory(
+    tmp_path: Path, attack: str
+) -> None:
+    """An OAI-PMH page declaring an external entity (a local file) or a billion laughs fails
+    the run naming the URL and the DTD; nothing is stored, nothing read, memory stays low."""
+    secret = secret_file(tmp_path)
+    if attack == "external entity":
+        page = EntityPage(f'<!ENTITY x SYSTEM "file://{secret}">', "Buku &x;")
+    else:
+        page = EntityPage(laughs(), "Buku &e9;")
+    with OaiServer() as server:
+        url = server.add("entities", page)
+        config = hostile_config(tmp_path / "config", url)
+        result, peak = measured_harvest(config, tmp_path)
+
+    assert result.returncode != 0
+    assert f"{url}?verb=ListRecords" in result.stderr and "DTDs are refused" in result.stderr
+    assert SECRET_LINE not in result.stdout + result.stderr
+    assert source_record_rows(config) == 0
+    assert peak < MEMORY_BOUND_KB, f"peak RSS {peak} KiB"
+
+
+@pytest.mark.database
+def test_a_marcxml_file_with_entities_loses_no_record_in_bounded_memory(tmp_path: Path) -> None:
+    """A MARCXML file declaring an external entity and a billion laughs is refused whole,
+    naming the file and its DTD, with the entity never read and memory low: no record is
+    stored, so none can be silently lost after libxml2's amplification limit."""
+    secret = secret_file(tmp_path)
+    config = write_config(tmp_path / "config", """
+[[partners]]
+code = "TBL"
+name = "Perpustakaan Kota Tanjungbalai"
+
+[[partners.sources]]
+name = "tbl-books"
+kind = "marc"
+path = "books.xml"
+""")
+    dtd = f'<!DOCTYPE collection [<!ENTITY x SYSTEM "file://{secret}">{laughs()}]>'
+    records = [marcxml_record("1", "Buku &x;"), marcxml_record("2", "Buku &e9;"),
+               marcxml_record("3", "Buku biasa")]
+    (config / "books.xml").write_text(
+        f'<?xml version="1.0"?>\n{dtd}<collection xmlns="http://www.loc.gov/MARC21/slim">'
+        f'{"".join(records)}</collection>'
+    )
+
+    result, peak = measured_harvest(config, tmp_path)
+
+    assert SECRET_LINE not in result.stdout + result.stderr + everything_stored(config)
+    assert peak < MEMORY_BOUND_KB, f"peak RSS {peak} KiB"
+    assert result.returncode != 0
+    assert "books.xml" in result.stderr and "DTDs are refused" in result.stderr
+    assert source_record_rows(config) == 0
+
+
+def test_a_marcxml_dtd_behind_a_long_prolog_is_refused_too(tmp_path: Path) -> None:
+    """A DTD after 100 KB of comments, past what the first look at a file sees, is still
+    refused before the first record is handed over."""
+    records = marcxml_record("1", "Buku &e9;") + marcxml_record("2", "Buku biasa")
+    path = tmp_path / "books.xml"
+    path.write_text(
+        f'<?xml version="1.0"?>\n<!-- {"x" * 100_000} -->\n<!DOCTYPE collection [{laughs()}]>'
+        f'<collection xmlns="http://www.loc.gov/MARC21/slim">{records}</collection>'
+    )
+    harvester = MarcFileHarvester(source="tbl-books", partner="TBL", path=str(path))
+
+    with pytest.raises(SourceError, match=r"source tbl-books: .*books\.xml.*DTDs are refused"):
+        next(iter(harvester.pages(None)))
