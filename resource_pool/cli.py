@@ -689,8 +689,8 @@ from resource_pool.cli_export import (  # noqa: E402
     export_command,
     serve_command,
 )
-from resource_pool.cli_request import request_app  # noqa: E402
 from resource_pool.cli_report import REPORT_HELP, report_command  # noqa: E402
+from resource_pool.cli_request import request_app  # noqa: E402
 from resource_pool.cli_schedule import (  # noqa: E402
     NIGHTLY_HELP,
     SCHEDULE_HELP,

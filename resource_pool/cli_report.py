@@ -14,7 +14,7 @@ from resource_pool.forum_report import forum_figures
 from resource_pool.i18n import _
 from resource_pool.report_html import render_report
 
-REPORT_HELP = _(
+REPORT_HELP: str = _(
     "Write the report for the partners' forum: one HTML page with charts.\n\n"
     "The page needs no network to open: its charts are drawn in the page itself.\n"
     "It shows the catalogue by partner and how it grew, the overlap between the\n"
@@ -22,7 +22,7 @@ REPORT_HELP = _(
     "and loans between partners. --since limits growth, harvests and requests to\n"
     "that day on; the catalogue is shown as it stands. With --json before the\n"
     "command, the same figures are printed as JSON (--out is then optional).\n\n"
-    "Example: pool report --out forum.html      "
+    "Example: pool report --out forum.html\n\n"
     "Example: pool --json report --since 2026-09-01"
 )
 
@@ -51,7 +51,8 @@ def report_command(
     if state.json:
         emit(figures.as_dict())
         return
-    written = _("wrote {path}: {partners} partners, {records} records, {requests} requests")
+    # Counts after colons, so "requests: 1" reads right without plural forms.
+    written = _("wrote {path}; partners: {partners}, records: {records}, requests: {requests}")
     text = written.format(
         path=out_file,
         partners=len(figures.partners),

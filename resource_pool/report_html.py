@@ -108,20 +108,21 @@ def _header(figures: ForumFigures) -> str:
         f'<span class="label">{esc(label)}</span></div>'
         for label, value in tiles
     )
+    # Messages outside the f-strings: the extractor does not look inside them.
+    kicker = _("Report for the partners forum")
+    made = _("Made on {time}.").format(time=figures.generated)
     return (
-        f'<header>\n<p class="kicker">{esc(_("Report for the partners forum"))}</p>\n'
+        f'<header>\n<p class="kicker">{esc(kicker)}</p>\n'
         f"<h1>{esc(figures.pool_name)}</h1>\n"
-        f'<p class="period">{esc(period)} '
-        f"{esc(_('Made on {time}.').format(time=figures.generated))}</p>\n"
+        f'<p class="period">{esc(period)} {esc(made)}</p>\n'
         f'<div class="tiles">{tile_html}</div>\n</header>'
     )
 
 
 def _footer(figures: ForumFigures) -> str:
     command = "pool report --out FILE.html" + (f" --since {figures.since}" if figures.since else "")
-    return (
-        f"<footer>{esc(_('Made with {command}. Times are UTC.').format(command=command))}</footer>"
-    )
+    made = _("Made with {command}. Times are UTC.").format(command=command)
+    return f"<footer>{esc(made)}</footer>"
 
 
 def _section(anchor: str, title: str, intro: str, *parts: str) -> str:
@@ -280,7 +281,7 @@ def _health_section(figures: ForumFigures) -> str:
                 plain(s.runs),
                 plain(s.failed_runs),
                 plain(s.rejected_records),
-                f"{s.last_run} ({s.last_status})" if s.last_run else "–",
+                _last_run(s.last_run, s.last_status),
             ]
             for s in sources
         ],
@@ -362,6 +363,14 @@ def _loans_section(figures: ForumFigures) -> str:
         _card(turnaround),
         _card(table),
     )
+
+
+def _last_run(when: str | None, status: str | None) -> str:
+    if when is None:
+        return "–"
+    # The statuses ("ok", "failed") are marked for the catalogue in cli.status_labels;
+    # gettext("") would give the catalogue's header, so no status means none shown.
+    return f"{when} ({_(status)})" if status else when
 
 
 def _hours(row: PartnerLoans) -> float | None:
@@ -490,8 +499,9 @@ def line_chart(title: str, lines: Sequence[Line], axis_label: str) -> str:
     height = top + plot_height + bottom
     days = sorted({day for line in lines for day, _total in line.points})
     if not days:
-        empty = f'<text x="{left}" y="{top + 20}" class="axis">{esc(_("Nothing yet."))}</text>'
-        return _svg(WIDTH, height, title, _("Nothing yet."), empty)
+        nothing = _("Nothing yet.")
+        empty = f'<text x="{left}" y="{top + 20}" class="axis">{esc(nothing)}</text>'
+        return _svg(WIDTH, height, title, nothing, empty)
 
     first, last = _ordinal(days[0]), _ordinal(days[-1])
     if first == last:
@@ -505,6 +515,7 @@ def line_chart(title: str, lines: Sequence[Line], axis_label: str) -> str:
     def y_of(value: float) -> float:
         return top + plot_height * (1 - value / end)
 
+    day_label = _("Day (UTC)")
     parts = [_legend(lines, left, 16), _y_ticks(left, plot_width, ticks, y_of)]
     parts.append(_day_ticks(first, last, left, plot_width, top + plot_height))
     for line in lines:
@@ -513,7 +524,7 @@ def line_chart(title: str, lines: Sequence[Line], axis_label: str) -> str:
         f'<text transform="translate(14,{top + plot_height / 2}) rotate(-90)" '
         f'text-anchor="middle" class="axis">{esc(axis_label)}</text>'
         f'<text x="{left + plot_width / 2}" y="{height - 8}" text-anchor="middle" class="axis">'
-        f"{esc(_('Day (UTC)'))}</text>"
+        f"{esc(day_label)}</text>"
     )
     description = "; ".join(
         f"{line.label}: " + ", ".join(f"{day} {plain(total)}" for day, total in line.points[-6:])
@@ -642,13 +653,14 @@ def health_grid(title: str, sources: Sequence[str], days: Sequence[HealthDay]) -
     """Sources by day: green when every run went well, amber with rejects, red on failure."""
     columns = sorted({day.day for day in days})[-HEALTH_COLUMNS:]
     cells = {(day.source, day.day): day for day in days}
-    left, top = 130, 92
+    # Room above the grid for a legend of two rows and the slanted day labels.
+    left, top = 130, 112
     cell_width = min(56, (1160 - left - 20) / max(len(columns), 1))
     width = max(WIDTH, round(left + cell_width * len(columns) + 20))
     cell_height = 26
     height = top + cell_height * max(len(sources), 1) + 40
 
-    parts = [_health_legend(left)]
+    parts = [_health_legend(12, width - 12)]
     for j, day in enumerate(columns):
         x = left + cell_width * j + cell_width / 2
         parts.append(
@@ -674,10 +686,8 @@ def health_grid(title: str, sources: Sequence[str], days: Sequence[HealthDay]) -
                 )
             )
     if not columns:
-        parts.append(
-            f'<text x="{left}" y="{top + 16}" class="axis">{esc(_("No harvests in this period."))}'
-            "</text>"
-        )
+        nothing = _("No harvests in this period.")
+        parts.append(f'<text x="{left}" y="{top + 16}" class="axis">{esc(nothing)}</text>')
     description = "; ".join(
         f"{d.source} {d.day}: "
         + _("runs {runs}, failed {failed}, rejected {rejected}").format(
@@ -689,20 +699,24 @@ def health_grid(title: str, sources: Sequence[str], days: Sequence[HealthDay]) -
     return _svg(width, height, title, description, "".join(parts))
 
 
-def _health_legend(left: float) -> str:
+def _health_legend(left: float, right: float) -> str:
+    """The four colours of the grid, wrapping to a second row rather than past `right`."""
     keys = [
         (OK, _("All runs ended well")),
         (WARN, _("Records rejected")),
         (BAD, _("A run failed")),
         (EMPTY, _("No run")),
     ]
-    parts, x = [], left
+    parts, x, y = [], left, 7
     for fill, label in keys:
+        needed = 34 + 7 * len(label)
+        if x > left and x + needed > right:
+            x, y = left, y + 22
         parts.append(
-            f'<rect x="{x}" y="7" width="12" height="12" rx="2" fill="{fill}" stroke="{GRID}"/>'
-            f'<text x="{x + 17}" y="17" class="legend">{esc(label)}</text>'
+            f'<rect x="{x}" y="{y}" width="12" height="12" rx="2" fill="{fill}" stroke="{GRID}"/>'
+            f'<text x="{x + 17}" y="{y + 10}" class="legend">{esc(label)}</text>'
         )
-        x += 34 + 7 * len(label)
+        x += needed
     return "".join(parts)
 
 

@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tokenize
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -128,7 +129,8 @@ def test_progress_text_follows_the_language(indonesian: None) -> None:
 @pytest.mark.database
 def test_demo_harvest_speaks_indonesian_end_to_end(demo_config: Path) -> None:
     """`pool --lang id -v harvest --all` on the demo: the table, its words and the log lines."""
-    url = database_for(demo_config)
+    # An empty database, so the schema upgrade and its log line happen on every backend.
+    url = database_for(demo_config, empty=True)
     result = pool("--lang", "id", "-v", "harvest", "--all", config=demo_config, db=url)
     assert result.returncode == 0, result.stderr
 
@@ -240,6 +242,25 @@ def test_template_holds_every_message_in_the_code() -> None:
     assert not missing, f"not in {TEMPLATE.name}; run scripts/translations.py: {missing[:5]}"
 
 
+def test_no_message_is_marked_inside_an_f_string() -> None:
+    """`_()` inside an f-string is invisible to the extractor (Python 3.11 reads the
+    f-string as one token), so such a message would stay English in every language."""
+    hidden = []
+    for folder in ("resource_pool", "harvesters"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            with path.open("rb") as handle:
+                for token in tokenize.tokenize(handle.readline):
+                    prefix = re.match(r"[A-Za-z]*", token.string)
+                    if (
+                        token.type == tokenize.STRING
+                        and prefix is not None
+                        and "f" in prefix.group().lower()
+                        and re.search(r"\b(?:_|gettext|ngettext)\(\s*['\"]", token.string)
+                    ):
+                        hidden.append(f"{path.relative_to(ROOT)}:{token.start[0]}")
+    assert not hidden, hidden
+
+
 def test_every_indonesian_entry_is_translated() -> None:
     """Each message of the template has an Indonesian msgstr, none empty and none fuzzy."""
     template = {message.id for message in read_catalogue(TEMPLATE) if message.id}
@@ -301,3 +322,67 @@ def test_catalogue_ships_with_the_package() -> None:
     """pyproject's package data carries the .mo, so a plain pip install speaks Indonesian."""
     text = (ROOT / "pyproject.toml").read_text()
     assert '"locale/*/LC_MESSAGES/*.mo"' in text
+
+
+def english_sentences() -> dict[str, str]:
+    """The English text between placeholders of each translated message, by that text.
+
+    Only runs of two words or more count, and only those the Indonesian catalogue
+    does not itself contain (a command name, an ISO 18626 code), so finding one
+    in the output means a sentence reached the user untranslated.
+    """
+    catalogue = [m for m in read_catalogue(INDONESIAN_PO) if isinstance(m.id, str) and m.id]
+    indonesian = "\n".join(str(message.string) for message in catalogue)
+    sentences: dict[str, str] = {}
+    for message in catalogue:
+        assert isinstance(message.id, str)
+        for piece in re.split(r"\{[^{}]*\}|%(?:\([a-z_]+\))?[sdifr]|\[/?[a-z ]*\]|\n", message.id):
+            piece = piece.strip(" :;,.()'\"")
+            if re.search(r"[A-Za-z]{2,} [A-Za-z]{2,}", piece) and piece not in indonesian:
+                sentences[piece] = message.id
+    return sentences
+
+
+def english_left_in(text: str, sentences: dict[str, str]) -> list[str]:
+    return sorted(piece for piece in sentences if piece in text)
+
+
+@pytest.mark.database
+def test_harvest_has_no_english_sentence_by_option_or_locale(demo_config: Path) -> None:
+    """`pool --lang id -v harvest --all` and the same under LANG=id_ID.UTF-8 print no
+    English sentence of the catalogue, on stdout or stderr; `--lang en` under that
+    locale speaks English again."""
+    url = database_for(demo_config)
+    sentences = english_sentences()
+    assert "Harvest summary" in sentences
+
+    by_option = pool(
+        "--lang", "id", "-v", "harvest", "--all", config=demo_config, db=url, env=NO_LOCALE
+    )
+    by_locale = pool(
+        "-v",
+        "harvest",
+        "--all",
+        config=demo_config,
+        db=url,
+        env={**NO_LOCALE, "LANG": "id_ID.UTF-8"},
+    )
+    english = pool(
+        "--lang",
+        "en",
+        "-v",
+        "harvest",
+        "--all",
+        config=demo_config,
+        db=url,
+        env={**NO_LOCALE, "LANG": "id_ID.UTF-8"},
+    )
+
+    for result in (by_option, by_locale):
+        assert result.returncode == 0, result.stderr
+        assert "Ringkasan panen" in result.stdout
+        assert " dimulai" in result.stderr
+        assert english_left_in(result.stdout + result.stderr, sentences) == []
+    assert english.returncode == 0, english.stderr
+    assert "Harvest summary" in english.stdout and "Ringkasan panen" not in english.stdout
+    assert english_left_in(english.stdout + english.stderr, sentences)

@@ -286,8 +286,10 @@ def test_loans_follow_the_requests_made(demo: Demo, report: tuple[str, Any]) -> 
         assert row["lent"] == lent.get(code, 0), code
         assert row["asked"] == asked.get(code, 0), code
         assert row["borrowed"] == borrowed.get(code, 0), code
-        expected_rate = round(lent[code] / asked[code], 4) if asked.get(code) else None
+        expected_rate = round(lent.get(code, 0) / asked[code], 4) if asked.get(code) else None
         assert row["fill_rate"] == expected_rate, code
+    # A lender that was asked and said no has a fill rate of 0, not "never asked".
+    assert any(row["asked"] and not row["lent"] and row["fill_rate"] == 0 for row in loans.values())
     assert figures["requests"] == 4
     assert (loans["SMA1"]["requested"], loans["SMA1"]["borrowed"]) == (3, 2)
     assert (loans["TBM"]["requested"], loans["TBM"]["borrowed"]) == (1, 1)
@@ -387,6 +389,7 @@ def test_page_speaks_the_chosen_language(demo: Demo) -> None:
 
     assert result.returncode == 0, result.stderr
     assert html.fromstring(page.read_text(encoding="utf-8")).get("lang") == "id"
+    assert f"menulis {page}; mitra: 4, cantuman: " in result.stdout
 
 
 # Options
