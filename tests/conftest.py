@@ -9,7 +9,7 @@ Which tests the PostgreSQL pass runs: a test that opens a pool database, and
 only such a test, declares it, in one of two ways:
 
 - it uses the `pool_databases` fixture, directly or through another fixture
-  (`database_url`, `postgres_server` and fixtures built on them do), or
+  (`database_url`, `demo_pool` and fixtures built on them do), or
 - it carries `@pytest.mark.database` (for tests that drive the CLI through
   tests.runpool, which finds the pool's database by itself).
 
@@ -32,7 +32,7 @@ import pytest
 from sqlalchemy import Connection, Engine, event
 
 from tests import runpool
-from tests.pgserver import PostgresServer, missing_reason
+from tests.pgserver import missing_reason
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -141,22 +141,27 @@ def pool_databases() -> runpool.Databases:
     return runpool.databases
 
 
-@pytest.fixture(scope="session")
-def postgres_server(pool_databases: runpool.Databases) -> Iterator[PostgresServer]:
-    """A PostgreSQL server, the pass's own in the PostgreSQL pass; skipped, saying why, without
-    the binaries."""
-    reason = missing_reason()
-    if reason is not None:
-        pytest.skip(reason)
-    if isinstance(pool_databases, runpool.PostgresDatabases):
-        yield pool_databases.server
-        return
-    server = PostgresServer().start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
 def database_url(pool_databases: runpool.Databases, tmp_path: Path) -> str:
     """A fresh database without a schema, kept for tmp_path, on the run's backend."""
     return runpool.database_for(tmp_path, empty=True)
+
+
+@pytest.fixture(scope="session")
+def demo_pool(pool_databases: runpool.Databases, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The demo partners (config/) harvested once per run; a test that writes copies it first
+    with tests.runpool.copy_database."""
+    from resource_pool.config import load_config
+    from resource_pool.db import open_pool
+    from resource_pool.harvest import harvest_source
+
+    url = runpool.database_for(tmp_path_factory.mktemp("demo-pool"))
+    config = load_config(ROOT / "config")
+    engine = open_pool(url)
+    try:
+        for source in config.sources:
+            summary = harvest_source(engine, config, source)
+            assert summary.status == "ok", f"demo source {source.name}: {summary.error}"
+    finally:
+        engine.dispose()
+    return url

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -46,8 +47,13 @@ def harvest_killed_after(config: Path, pages: int, db: str | None = None) -> Non
     url = database_of(config, db)
     command = [sys.executable, "-m", "resource_pool", "--config", str(config), "--db", url]
     command += ["harvest", "--all"]
+    # A session of its own: the kill takes the harvest's reader process too.
     process = subprocess.Popen(
-        command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        command,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     engine = create_engine(url, connect_args={"timeout": 1} if url.startswith("sqlite") else {})
     deadline = time.monotonic() + 300
@@ -57,6 +63,6 @@ def harvest_killed_after(config: Path, pages: int, db: str | None = None) -> Non
                 raise TimeoutError(f"no {pages} pages stored within 300 s")
             time.sleep(0.01)
     finally:
-        process.send_signal(signal.SIGKILL)
+        os.killpg(process.pid, signal.SIGKILL)
         process.wait()
         engine.dispose()

@@ -155,13 +155,16 @@ def note_connection(url: str) -> None:
         return
     if not running.opens_pools:
         running.problems.append(f"{running.nodeid} {UNDECLARED}")
-    elif databases.name == "postgresql" and parsed.get_backend_name() == "sqlite":
-        if not running.sqlite_only:
-            running.problems.append(
-                f"{running.nodeid} opens SQLite file {parsed.database} in the PostgreSQL pass: "
-                "take the URL from tests.runpool.database_for(folder), or mark the test "
-                "@pytest.mark.sqlite_only(reason=...) saying why"
-            )
+    elif (
+        databases.name == "postgresql"
+        and parsed.get_backend_name() == "sqlite"
+        and not running.sqlite_only
+    ):
+        running.problems.append(
+            f"{running.nodeid} opens SQLite file {parsed.database} in the PostgreSQL pass: "
+            "take the URL from tests.runpool.database_for(folder), or mark the test "
+            "@pytest.mark.sqlite_only(reason=...) saying why"
+        )
 
 
 def pool(

@@ -90,6 +90,8 @@ class Child:
     def __init__(self, *args: str, config: Path, db: str) -> None:
         command = [sys.executable, "-m", "resource_pool", "--config", str(config), "--db", db]
         environment = {k: v for k, v in os.environ.items() if not k.startswith("POOL_DATABASE")}
+        # A session of its own, so SIGKILL can take the harvest's reader process
+        # with it, as a crash of the whole command would.
         self.process = subprocess.Popen(
             [*command, *args],
             cwd=ROOT,
@@ -97,6 +99,7 @@ class Child:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            start_new_session=True,
         )
         self.lines: list[str] = []
         self.output: list[str] = []
@@ -113,7 +116,7 @@ class Child:
     def __exit__(self, *exc: object) -> None:
         # A failed test must not leave its service running.
         if self.process.poll() is None:
-            self.process.kill()
+            self.signal(signal.SIGKILL)
             self.finish()
 
     @property
@@ -146,7 +149,11 @@ class Child:
         wait_for(settled, what)
 
     def signal(self, number: int = signal.SIGTERM) -> None:
-        self.process.send_signal(number)
+        """SIGTERM asks the command to stop; SIGKILL kills it and any process it started."""
+        if number == signal.SIGKILL:
+            os.killpg(self.process.pid, number)
+        else:
+            self.process.send_signal(number)
 
     def finish(self) -> int:
         code = self.process.wait(timeout=PATIENCE)
@@ -191,7 +198,3 @@ def catalogue(db: str) -> set[tuple[str, str, bool]]:
     """Every source record as (local id, content hash, deleted)."""
     rows = query(db, "SELECT local_id, content_hash, deleted FROM source_record")
     return {(str(local_id), str(digest), bool(deleted)) for local_id, digest, deleted in rows}
-
-
-def sqlite_url(folder: Path) -> str:
-    return f"sqlite:///{folder / 'pool.sqlite'}"

@@ -1,4 +1,4 @@
-"""The exchange service on a real database (SQLite and PostgreSQL): rota, steps, audit."""
+"""The exchange service on the run's database (SQLite or PostgreSQL): rota, steps, audit."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from resource_pool.exchange import NewRequest, StepInput
 from resource_pool.exchange_models import ExchangeRequest, RequestEvent, RotaEntry
 from resource_pool.models import Cluster, Flag, Holding, MatchKey, Partner, Source, SourceRecord
 from resource_pool.partners import sync_partners
-from tests.runpool import write_config
+from tests.runpool import Databases, database_for, write_config
 
 S = iso.RequestState
 Step = iso.Step
@@ -148,27 +148,23 @@ def open_small_pool(url: str, folder: Path) -> Pool:
 
 @pytest.fixture
 def fresh_pool(database_url: str, tmp_path: Path) -> Iterator[Pool]:
-    """A database of its own, migrated from empty, on SQLite and on PostgreSQL."""
+    """A database of its own, migrated from empty, on the run's backend."""
     pool = open_small_pool(database_url, tmp_path)
     yield pool
     pool.engine.dispose()
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="module")
 def catalogue_pool(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    pool_databases: Databases, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Pool]:
-    """One database per backend for the module's tests that only need a clean exchange.
+    """One database for the module's tests that only need a clean exchange.
 
-    Migrating a fresh PostgreSQL database takes about a second; these tests share
-    one and start from no requests instead.
+    Filling in a fresh catalogue for every test would cost more than the tests
+    themselves; they share one and start from no requests instead.
     """
     folder = tmp_path_factory.mktemp("exchange")
-    if request.param == "sqlite":
-        url = f"sqlite:///{folder / 'pool.sqlite'}"
-    else:
-        url = request.getfixturevalue("postgres_server").create_database(folder.name)
-    pool = open_small_pool(url, folder)
+    pool = open_small_pool(database_for(folder), folder)
     yield pool
     pool.engine.dispose()
 

@@ -5,11 +5,9 @@ from __future__ import annotations
 import io
 import json
 import shutil
-import sqlite3
 import subprocess
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -39,16 +37,16 @@ from resource_pool.export import (
     merge_record,
 )
 from resource_pool.harvest import harvest_source
-from tests.runpool import ROOT, pool, pool_json, write_config
+from tests.runpool import ROOT, copy_database, database_for, pool, pool_json, write_config
 
 YAZ_MARCDUMP = shutil.which("yaz-marcdump")
 
 
-# -- a harvested copy of the demo pool, shared by the tests that only read it --------------
+# -- the harvested demo pool, shared by the tests that only read it --------------------------
 
 
 def copy_demo(folder: Path) -> Path:
-    """The demo configuration folder, copied with its files; its database lands in folder/var."""
+    """The demo configuration folder, copied with its files; its exports land in folder/var."""
     config = folder / "config"
     shutil.copytree(ROOT / "config", config)
     return config
@@ -61,21 +59,15 @@ def harvest_all(engine: Engine, config: PoolConfig) -> None:
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str, Engine]]:
-    """The demo partners harvested once into an SQLite pool: (config folder, URL, engine)."""
-    folder = tmp_path_factory.mktemp("demo")
-    config_folder = copy_demo(folder)
-    url = f"sqlite:///{folder / 'pool.sqlite'}"
-    engine = open_pool(url)
-    harvest_all(engine, load_config(config_folder))
-    yield config_folder, url, engine
+def demo(
+    demo_pool: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Path, str, Engine]]:
+    """The run's harvested demo pool, read only, beside a copy of its configuration:
+    (config folder, URL, engine)."""
+    config_folder = copy_demo(tmp_path_factory.mktemp("demo"))
+    engine = open_pool(demo_pool)
+    yield config_folder, demo_pool, engine
     engine.dispose()
-
-
-def copy_sqlite(source: Path, target: Path) -> None:
-    """A consistent copy of a live SQLite pool, its WAL included."""
-    with closing(sqlite3.connect(source)) as original, closing(sqlite3.connect(target)) as copy:
-        original.backup(copy)
 
 
 def rows(engine: Engine, query: str) -> list[Any]:
@@ -447,6 +439,7 @@ path = "books.xml"
 """
 
 
+@pytest.mark.database
 def test_records_too_big_for_iso2709_are_reported_not_broken_and_kept_in_marcxml(
     tmp_path: Path, schemas: Path
 ) -> None:
@@ -460,7 +453,7 @@ def test_records_too_big_for_iso2709_are_reported_not_broken_and_kept_in_marcxml
             book("3", "Buku dengan satu catatan terlalu panjang", note(MAX_FIELD_BYTES + 500)),
         ],
     )
-    url = f"sqlite:///{tmp_path / 'pool.sqlite'}"
+    url = database_for(tmp_path)
     engine = open_pool(url)
     harvest_all(engine, load_config(config_folder))
 
@@ -477,6 +470,7 @@ def test_records_too_big_for_iso2709_are_reported_not_broken_and_kept_in_marcxml
     schema = etree.XMLSchema(etree.parse(str(schemas / "MARC21slim.xsd")))
     assert summary.records == 3 and summary.oversized == []
     assert schema.validate(etree.parse(str(tmp_path / "x.xml"))), schema.error_log.last_error
+    engine.dispose()
 
 
 # -- targets ----------------------------------------------------------------------------------
@@ -548,13 +542,14 @@ def test_target_writes_exactly_what_changed_and_a_deletes_file_of_removed_cluste
     engine.dispose()
 
 
+@pytest.mark.database
 def test_a_failed_target_run_leaves_no_file_and_keeps_its_mark(tmp_path: Path) -> None:
     """A run that cannot write says where and why, leaves no temporary file, and moves no mark."""
     blocked = TARGET_TOML.replace("out/opac-{stamp}.mrc", "blocker/opac.mrc")
     config_folder = write_config(tmp_path / "config", ONE_SOURCE, blocked)
     (config_folder / "blocker").write_text("a file where a folder should be")
     write_books(config_folder, [1, 2, 3])
-    engine = open_pool(f"sqlite:///{tmp_path / 'pool.sqlite'}")
+    engine = open_pool(database_for(tmp_path))
     harvest_all(engine, load_config(config_folder))
 
     with pytest.raises(ConfigError, match=r"export target 'opac' path: cannot write .*blocker"):
@@ -566,15 +561,15 @@ def test_a_failed_target_run_leaves_no_file_and_keeps_its_mark(tmp_path: Path) -
     retried = export_target(engine, load_config(config_folder), "opac")
     assert retried.full and retried.records == 3
     assert [p.name for p in (config_folder / "out").iterdir()] == [Path(retried.path or "").name]
+    engine.dispose()
 
 
 def test_target_from_the_cli_writes_a_stamped_file_then_nothing_new(
     demo: tuple[Path, str, Engine], tmp_path: Path
 ) -> None:
     """`pool export --target vufind` of the demo writes pool-<stamp>.mrc, then nothing new."""
-    config, _, engine = demo
-    url = f"sqlite:///{tmp_path / 'copy.sqlite'}"
-    copy_sqlite(Path(str(engine.url.database)), tmp_path / "copy.sqlite")
+    config, original, engine = demo
+    url = copy_database(original, tmp_path)
 
     first = pool_json("export", "--target", "vufind", config=config, db=url)
     assert first["full"] and first["records"] == len(live_clusters(engine))

@@ -169,12 +169,11 @@ def test_threads_racing_for_one_lock_give_exactly_one_holder(
     locks.release(engine, source_id, winners[0])
 
 
+@pytest.mark.sqlite_only(reason="on PostgreSQL the advisory lock, not the heartbeat, decides")
 def test_a_lock_from_another_host_stands_until_its_heartbeat_is_stale(
-    pool_engine: tuple[Engine, int], database_url: str, caplog: pytest.LogCaptureFixture
+    pool_engine: tuple[Engine, int], caplog: pytest.LogCaptureFixture
 ) -> None:
     """On SQLite another host's lock is refused while fresh, taken over after 15 quiet minutes."""
-    if database_url.startswith("postgresql"):
-        pytest.skip("on PostgreSQL the advisory lock, not the heartbeat, decides")
     engine, source_id = pool_engine
 
     def held_since(minutes: int) -> None:

@@ -24,7 +24,7 @@ from resource_pool.config import load_config
 from resource_pool.db import open_pool
 from resource_pool.harvest import harvest_source
 from resource_pool.oai_provider import OaiProvider, ProviderSettings
-from tests.runpool import ROOT, pool_json, write_config
+from tests.runpool import ROOT, copy_database, database_for, pool_json, write_config
 
 OAI = "{http://www.openarchives.org/OAI/2.0/}"
 MARC = "{http://www.loc.gov/MARC21/slim}"
@@ -124,7 +124,9 @@ def write_gifts(config: Path, titles: list[str]) -> None:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Engine, Path]]:
+def served(
+    demo_pool: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Server, Engine, Path]]:
     """The demo pool plus one tombstoned cluster, harvested and served: (server, engine, config)."""
     folder = tmp_path_factory.mktemp("served")
     config = folder / "config"
@@ -135,11 +137,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, E
         handle.write(GIFT_SOURCE)
     write_gifts(config, ["Hikayat nelayan Asahan", "Resep masakan pesisir"])
 
-    url = f"sqlite:///{folder / 'pool.sqlite'}"
+    url = copy_database(demo_pool, folder)
     engine = open_pool(url)
     settings = load_config(config)
-    for source in settings.sources:
-        assert harvest_source(engine, settings, source).status == "ok"
+    assert harvest_source(engine, settings, settings.source("tbm-hibah")).added == 2
     write_gifts(config, ["Hikayat nelayan Asahan"])
     assert harvest_source(engine, settings, settings.source("tbm-hibah")).deleted == 1
 
@@ -566,7 +567,7 @@ def test_the_projects_harvester_copies_the_pool_with_its_clusters_holdings_and_f
     """`pool harvest` of `pool serve` into an empty pool: the same clusters, holdings, flags."""
     server, upstream, upstream_config = served
     config = downstream_config(tmp_path / "downstream", upstream_config, server.url)
-    url = f"sqlite:///{tmp_path / 'downstream.sqlite'}"
+    url = database_for(tmp_path)
 
     summary = pool_json("harvest", "--all", config=config, db=url)
     assert summary[0]["status"] == "ok", summary

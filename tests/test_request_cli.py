@@ -77,7 +77,8 @@ class Demo:
             "JOIN partner p ON p.id = h.partner_id WHERE NOT sr.deleted "
             "GROUP BY sr.cluster_id, p.code ORDER BY sr.cluster_id, p.code",
         )
-        flagged = {row[0] for row in query(self.url, "SELECT cluster_id FROM flag WHERE flag = 'rare'")}
+        flag_rows = query(self.url, "SELECT cluster_id FROM flag WHERE flag = 'rare'")
+        flagged = {row[0] for row in flag_rows}
         holders: dict[int, dict[str, bool]] = {}
         for cluster_id, code, lendable in holdings:
             holders.setdefault(cluster_id, {})[code] = bool(lendable)

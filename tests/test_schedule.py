@@ -27,7 +27,7 @@ from resource_pool.schedule import (
     wanted_jobs,
 )
 from tests.oaiserver import OaiServer, SyntheticRepository
-from tests.runpool import ROOT, pool, pool_json, write_config
+from tests.runpool import ROOT, database_for, pool, pool_json, write_config
 from tests.scheduling import (
     JAKARTA,
     Child,
@@ -39,7 +39,6 @@ from tests.scheduling import (
     query,
     quiet_config,
     runs_of,
-    sqlite_url,
 )
 
 SUNDAY = datetime(2026, 12, 6, tzinfo=JAKARTA)
@@ -155,6 +154,7 @@ def test_settings_default_to_jakarta_an_hour_of_grace_and_a_nightly_at_one(tmp_p
 # Cron mode: pool harvest --due.
 
 
+@pytest.mark.database
 def test_harvest_due_takes_what_is_due_and_exits_1_when_one_fails(
     tmp_path: Path, server: OaiServer
 ) -> None:
@@ -197,11 +197,12 @@ def test_harvest_due_refuses_source_names_and_all(tmp_path: Path) -> None:
 # The service: pool schedule.
 
 
+@pytest.mark.database
 def test_schedule_list_shows_the_plan_and_start_brings_jobs_in_line(
     tmp_path: Path,
 ) -> None:
     """--list shows new, rescheduled, changed and removed jobs; a start applies exactly that."""
-    db = sqlite_url(tmp_path)
+    db = database_for(tmp_path)
     folder = write_config(
         tmp_path / "config",
         oai_partners(
@@ -248,6 +249,7 @@ def test_schedule_list_shows_the_plan_and_start_brings_jobs_in_line(
     assert stored["source:una-oai"].next_run_time.hour == 3
 
 
+@pytest.mark.database
 def test_the_service_harvests_on_short_intervals_and_records_each_run(
     tmp_path: Path, server: OaiServer
 ) -> None:
@@ -256,7 +258,7 @@ def test_the_service_harvests_on_short_intervals_and_records_each_run(
     folder = quiet_config(
         tmp_path, oai_partners(("tbl-oai", url, "0 2 * * *"), ("una-oai", url, "0 3 * * *"))
     )
-    db = sqlite_url(tmp_path)
+    db = database_for(tmp_path)
 
     def ran_twice() -> bool:
         return all(
@@ -283,6 +285,7 @@ def test_the_service_harvests_on_short_intervals_and_records_each_run(
     assert query(db, "SELECT count(*) FROM source_record")[0][0] == 40
 
 
+@pytest.mark.database
 def test_a_job_missed_while_the_service_was_down_runs_once_on_restart(
     tmp_path: Path, server: OaiServer
 ) -> None:
@@ -293,7 +296,7 @@ def test_a_job_missed_while_the_service_was_down_runs_once_on_restart(
     # Fires at those three minutes of every hour: the next time is nearly an hour away.
     schedule = ",".join(str(t.minute) for t in missed) + " * * * *"
     folder = quiet_config(tmp_path, oai_partners(("tbl-oai", url, schedule)))
-    db = sqlite_url(tmp_path)
+    db = database_for(tmp_path)
 
     # The service ran before the first of those minutes, stored its job, and went down.
     config = load_config(folder)
@@ -314,6 +317,7 @@ def test_a_job_missed_while_the_service_was_down_runs_once_on_restart(
     assert job.next_run is not None and job.next_run > datetime.now(JAKARTA)
 
 
+@pytest.mark.database
 def test_sigterm_during_a_scheduled_harvest_keeps_a_consistent_checkpoint(
     tmp_path: Path, server: OaiServer
 ) -> None:
@@ -325,16 +329,16 @@ def test_sigterm_during_a_scheduled_harvest_keeps_a_consistent_checkpoint(
         tmp_path / "reference", oai_partners(("tbl-oai", server.add("plain", repository), None))
     )
     reference_config = load_config(reference)
-    engine = open_pool(sqlite_url(reference))
+    engine = open_pool(database_for(reference))
     harvested = harvest_source(engine, reference_config, reference_config.source("tbl-oai"))
     engine.dispose()
-    expected = catalogue(sqlite_url(reference))
+    expected = catalogue(database_for(reference))
     assert harvested.status == "ok" and len(expected) == 100
 
     folder = quiet_config(
         tmp_path / "service", oai_partners(("tbl-oai", server.add("gated", gate), "0 2 * * *"))
     )
-    db = sqlite_url(folder)
+    db = database_for(folder)
     with Child("-v", "schedule", "--every", "1", config=folder, db=db) as service:
         gate.release(2)
         service.wait_until(lambda: any(p >= 2 for _, p in runs_of(db, "tbl-oai")), "two pages")
@@ -357,6 +361,7 @@ def test_sigterm_during_a_scheduled_harvest_keeps_a_consistent_checkpoint(
 # The nightly pipeline.
 
 
+@pytest.mark.database
 def test_nightly_runs_every_step_reports_each_and_fails_on_a_failed_source(
     tmp_path: Path, server: OaiServer
 ) -> None:
@@ -384,7 +389,7 @@ def test_nightly_runs_every_step_reports_each_and_fails_on_a_failed_source(
     assert steps["export"]["status"] == "skipped"
     assert steps["export"]["detail"] == "no export targets: pool.toml has no [[export.targets]]"
 
-    engine = open_pool(sqlite_url(folder))
+    engine = open_pool(database_for(folder))
     nightly = nightly_status(engine, load_config(folder))
     engine.dispose()
     assert (nightly["last_status"], nightly["failed_steps"]) == ("failed", "harvest")
@@ -397,6 +402,7 @@ def test_nightly_runs_every_step_reports_each_and_fails_on_a_failed_source(
     assert "flags recomputed for 0 clusters changed since" in again["steps"][1]["detail"]
 
 
+@pytest.mark.database
 def test_nightly_writes_each_export_target_and_one_failing_stops_no_other(
     tmp_path: Path, server: OaiServer
 ) -> None:
