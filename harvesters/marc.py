@@ -283,9 +283,10 @@ class MarcFileHarvester:
         from ending the file early at its amplification limit, which would drop
         every record after that point without a word.
         """
-        doctype = element.getroottree().docinfo.doctype
-        if doctype:
-            refuse_doctype(doctype.encode(), f"source {self.source}: {location}")
+        docinfo = element.getroottree().docinfo
+        if docinfo.internalDTD is not None:
+            declaration = f"<!DOCTYPE {docinfo.root_name}>".encode()
+            refuse_doctype(declaration, f"source {self.source}: {location}")
 
     def _add_marcxml(self, page: Page, item: _XmlRecord, location: str, errors: list[str]) -> None:
         position = f"record {item.number} (line {item.line})"
