@@ -182,6 +182,13 @@ def _report(summary: ExportSummary, to_stderr: bool = False) -> None:
         if summary.target:
             columns = ["target", "records", "deleted", "oversized", "path", "deletes_path"]
         emit(summary.as_dict(), _table(_("Export"), [row], columns))
+    if summary.finished_interrupted and not state.json:
+        err.print(
+            _(
+                "This run finished the delivery an interrupted run had left half done; "
+                "run the export again for what changed since."
+            )
+        )
     if summary.problems and not state.json:
         err.print(
             _(

@@ -9,8 +9,11 @@ catalogue and a harvest can write meanwhile.
 A named target of pool.toml ([[export.targets]]) remembers the moment of its
 last successful run; the next run writes only the clusters changed since,
 plus a file of union ids to delete. Files are written under a temporary name
-beside the final one and renamed when complete, and the target's mark moves
-only after that.
+beside the final one; once they are whole and on disk, the target's row
+notes the delivery (its mark and which file goes where), the files are
+renamed into place, and the mark moves. A run killed between those steps is
+finished by the next one, which renames what is left and moves the mark: the
+OPAC gets each change exactly once, never torn and never twice.
 
 ISO 2709 and MARCXML are written here directly from MARC-in-JSON, without
 building pymarc objects: the export is the pool's hot path.
@@ -802,24 +805,38 @@ _WRITERS: dict[str, Callable[[IO[bytes]], RecordWriter]] = {
 
 
 class StagedFile:
-    """A temporary file beside `path`, renamed over it by `commit` or removed by `discard`."""
+    """A temporary file beside `path`, renamed over it by `commit` or removed by `discard`.
+
+    The temporary name carries the writing process's id, so a later run can
+    tell a file a killed run left behind from one a live run is writing.
+    """
 
     def __init__(self, path: Path, origin: str) -> None:
         self.path = path
         self.origin = origin
         with self._reported():
             path.parent.mkdir(parents=True, exist_ok=True)
-            descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+            descriptor, name = tempfile.mkstemp(
+                dir=path.parent, prefix=f"{staging_prefix(path.name)}{os.getpid()}."
+            )
             # mkstemp makes the file private; the OPAC's importer may run as another user.
             os.fchmod(descriptor, 0o666 & ~_umask())
         self.temporary = Path(name)
         self.handle: IO[bytes] = os.fdopen(descriptor, "wb", buffering=1 << 20)
 
     def commit(self) -> None:
+        self.sync()
+        self.place()
+
+    def sync(self) -> None:
+        """Finish the file under its temporary name, on disk."""
         with self._reported():
             self.handle.flush()
             os.fsync(self.handle.fileno())
             self.handle.close()
+
+    def place(self) -> None:
+        with self._reported():
             os.replace(self.temporary, self.path)
 
     def discard(self) -> None:
@@ -840,6 +857,11 @@ class StagedFile:
             yield
         except OSError as error:
             raise self.failure(error) from None
+
+
+def staging_prefix(name: str) -> str:
+    """How the temporary names of the file `name` begin: hidden from the OPAC's importer."""
+    return f".{name}."
 
 
 def _umask() -> int:
@@ -866,6 +888,8 @@ class ExportSummary:
     problems: list[str] = field(default_factory=list)
     skipped: list[int] = field(default_factory=list)
     seconds: float = 0.0
+    finished_interrupted: bool = False
+    """True when this run only finished the delivery a killed run had left half done."""
 
     def as_dict(self) -> dict[str, Any]:
         """The summary, what a reader looks for first at the front."""
@@ -973,17 +997,23 @@ def export_target(
     target = settings.target(name)
     if target.flag is not None:
         check_flag(engine, config, target.flag, f"pool.toml export target {name!r} flag")
+    finished = _finish_delivery(engine, target)
+    _remove_abandoned_files(config, target)
+    if finished is not None:
+        return finished
     since, sent_before = (None, None) if full else _target_state(engine, name)
     mark = take_mark(engine)
     started = time.monotonic()
 
     try:
-        summary = _run_target(engine, config, settings, target, since, sent_before, mark, progress)
+        summary, files = _run_target(
+            engine, config, settings, target, since, sent_before, mark, progress
+        )
+        summary.seconds = round(time.monotonic() - started, 3)
+        _deliver(engine, target, mark, summary, files)
     except PoolError as error:
         _record_run(engine, name, last_run=mark, last_status="failed", last_error=str(error))
         raise
-    summary.seconds = round(time.monotonic() - started, 3)
-    _record_success(engine, name, mark, summary)
     _log_summary(summary)
     return summary
 
@@ -997,7 +1027,8 @@ def _run_target(
     sent_before: datetime | None,
     mark: datetime,
     progress: Progress | None,
-) -> ExportSummary:
+) -> tuple[ExportSummary, list[StagedFile]]:
+    """Write the run's files, whole and on disk, under their temporary names."""
     plan = _target_plan(config, settings, target, since, sent_before)
     stamp = f"{mark:%Y%m%dT%H%M%S}.{mark.microsecond // 1000:03d}Z"
     records_path = target.records_path(config.folder, stamp)
@@ -1012,8 +1043,14 @@ def _run_target(
         deletes = StagedFile(deletes_path, f"{origin} deletes")
         writer = _WRITERS[target.format](records.handle)
         _write_records(engine, plan, writer, deletes.handle, summary, progress)
-        _settle(records, summary.records or not plan.incremental, summary, "path")
-        _settle(deletes, summary.deleted, summary, "deletes_path")
+        files = [
+            staged
+            for staged, attribute, keep in (
+                (records, "path", summary.records or not plan.incremental),
+                (deletes, "deletes_path", summary.deleted),
+            )
+            if _settle(staged, keep, summary, attribute)
+        ]
     except BaseException as error:
         records.discard()
         if deletes is not None:
@@ -1021,16 +1058,109 @@ def _run_target(
         if isinstance(error, OSError):
             raise records.failure(error) from None
         raise
+    return summary, files
+
+
+def _settle(staged: StagedFile, keep: int | bool, summary: ExportSummary, attribute: str) -> bool:
+    """Finish a file that holds something, to be delivered; drop one that holds nothing new."""
+    if not keep:
+        staged.discard()
+        return False
+    staged.sync()
+    setattr(summary, attribute, str(staged.path))
+    return True
+
+
+# -- delivering: a note on the target's row, the renames, the mark -------------------------
+
+
+def _deliver(
+    engine: Engine,
+    target: TargetConfig,
+    mark: datetime,
+    summary: ExportSummary,
+    files: list[StagedFile],
+) -> None:
+    """Put the finished files in place and move the mark, so that a kill anywhere between
+    leaves enough on the target's row for the next run to finish the same delivery."""
+    delivery = {
+        "mark": mark.isoformat(),
+        "moves": [[str(staged.temporary), str(staged.path)] for staged in files],
+        "summary": summary.as_dict(),
+    }
+    _record_run(engine, target.name, delivery=json.dumps(delivery))
+    try:
+        for staged in files:
+            staged.place()
+    except BaseException:
+        # Not delivered after all: the next run starts afresh from the old mark.
+        for staged in files:
+            staged.discard()
+        _record_run(engine, target.name, delivery=None)
+        raise
+    _record_success(engine, target.name, mark, summary)
+
+
+def _finish_delivery(engine: Engine, target: TargetConfig) -> ExportSummary | None:
+    """Finish the delivery a killed run noted but did not see through, and say what it was.
+
+    Its files were whole and on disk before the note was written, so each
+    one still under its temporary name is renamed into place; one already
+    gone from its final place was taken by the OPAC's importer.
+    """
+    with session_scope(engine, read_only=True) as session:
+        noted = session.execute(
+            select(col(ExportTarget.delivery)).where(col(ExportTarget.name) == target.name)
+        ).scalar_one_or_none()
+    if not noted:
+        return None
+    delivery = json.loads(noted)
+    for temporary, final in delivery["moves"]:
+        if Path(temporary).exists():
+            os.replace(temporary, final)
+    summary = ExportSummary(**delivery["summary"])
+    _record_success(engine, target.name, datetime.fromisoformat(delivery["mark"]), summary)
+    log.warning(
+        "export target=%s finished the delivery an interrupted run left half done: "
+        "records=%d deleted=%d path=%s",
+        target.name,
+        summary.records,
+        summary.deleted,
+        summary.path,
+    )
+    summary.finished_interrupted = True
     return summary
 
 
-def _settle(staged: StagedFile, keep: int | bool, summary: ExportSummary, attribute: str) -> None:
-    """Rename a file that holds something into place; drop one that holds nothing new."""
-    if keep:
-        staged.commit()
-        setattr(summary, attribute, str(staged.path))
-    else:
-        staged.discard()
+def _remove_abandoned_files(config: PoolConfig, target: TargetConfig) -> None:
+    """Remove the temporary files runs of this target left when they were killed.
+
+    Only those whose writing process is gone: a run still writing keeps its own.
+    """
+    patterns = {target.records_path(config.folder, "*"), target.deletes_path(config.folder, "*")}
+    for pattern in patterns:
+        if "*" in str(pattern.parent):
+            continue  # the stamp names a folder: every run writes into a new one
+        staged = re.compile(
+            re.escape(staging_prefix(pattern.name)).replace(r"\*", ".*") + r"(\d+)\.[^.]+"
+        )
+        for leftover in pattern.parent.glob(f"{staging_prefix(pattern.name)}*"):
+            writer = staged.fullmatch(leftover.name)
+            if writer is None or _process_running(int(writer[1])):
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()
+                log.info("export target=%s removed %s, left by a killed run", target.name, leftover)
+
+
+def _process_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
 
 
 def _target_plan(
@@ -1270,6 +1400,7 @@ def _record_success(engine: Engine, name: str, mark: datetime, summary: ExportSu
         last_records=summary.records,
         last_deleted=summary.deleted,
         last_path=summary.path or "",
+        delivery=None,
     )
 
 

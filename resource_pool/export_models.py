@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import Column, Text
 from sqlmodel import Field, SQLModel
 
 from resource_pool.models import utcnow
@@ -33,6 +34,10 @@ class ExportTarget(SQLModel, table=True):
     last_records: int = 0
     last_deleted: int = 0
     last_path: str = ""
+    delivery: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    """A delivery under way, as JSON: its mark, the renames that put its files in place
+    and its summary. Written once the files are whole, cleared with the mark's move; a
+    run that finds it set finishes that delivery first."""
 
 
 class ProviderKey(SQLModel, table=True):

@@ -342,20 +342,74 @@ def test_an_export_killed_at_random_statements_then_rerun_delivers_the_same_file
     expected_target = target_state(expected_pool.url)
     assert expected_target[0] == "ok" and expected_target[3]
 
-    # The last statement saves the target's mark, after the files are in place.
-    for kill_at in [*kill_points(statements - 1, "export"), statements]:
+    # The last three statements note the delivery (its UPDATE), then, after the files
+    # are in place, read the target's row and save its mark.
+    for kill_at in [*kill_points(statements - 3, "export"), *range(statements - 2, statements + 1)]:
         trial = clone(start, tmp_path / f"killed-{kill_at}")
         assert run(trial, "export", "--target", "opac", kill_at=kill_at)[0] == -9
         assert again(trial, "export", "--target", "opac") == 0
 
-        files = export_files(trial)
-        assert {name: files[name] for name in before} == before
-        new = Counter(content for name, content in files.items() if name not in before)
-        # A kill after a file is in place but before the mark is saved sends the same
-        # changes again in the rerun's file: whole, never torn, never anything else.
-        assert set(new) == set(written.values()), f"killed after statement {kill_at}"
-        assert max(new.values()) <= 2, f"killed after statement {kill_at}"
+        assert_delivered_once(trial, before, written, f"killed after statement {kill_at}")
         assert target_state(trial.url) == expected_target, f"killed after statement {kill_at}"
+
+
+KILL_AFTER_FIRST_FILE = """
+import os, signal, sys
+from resource_pool.export import StagedFile
+
+place = StagedFile.place
+
+def place_then_die(self):
+    place(self)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+StagedFile.place = place_then_die
+sys.argv = ["pool", *sys.argv[1:]]
+from resource_pool.i18n import main
+main()
+"""
+"""Runs `pool ARGS`, SIGKILLed right after an export puts its first file in place."""
+
+
+def test_an_export_killed_between_placing_its_two_files_is_finished_by_the_rerun(
+    reclustered: tuple[Pool, int], tmp_path: Path
+) -> None:
+    """Records file in place, deletes file not yet: the rerun puts the second in place and
+    moves the mark, and sends nothing twice."""
+    start, _ = reclustered
+    before = export_files(start)
+    expected_pool = clone(start, tmp_path / "undisturbed")
+    ok(expected_pool, "export", "--target", "opac")
+    written = {
+        name: content for name, content in export_files(expected_pool).items()
+        if name not in before
+    }
+    trial = clone(start, tmp_path / "killed")
+    command = [sys.executable, "-c", KILL_AFTER_FIRST_FILE, "--config", str(trial.config)]
+    killed = subprocess.run(
+        [*command, "--db", trial.url, "export", "--target", "opac"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert killed.returncode == -9, killed.stderr
+    assert len(export_files(trial)) == len(before) + 1
+
+    assert again(trial, "export", "--target", "opac") == 0
+
+    assert_delivered_once(trial, before, written, "killed between the two files")
+    assert target_state(trial.url) == target_state(expected_pool.url)
+
+
+def assert_delivered_once(
+    trial: Pool, before: dict[str, bytes], written: dict[str, bytes], when: str
+) -> None:
+    """The earlier files untouched, this run's files each in place exactly once and whole,
+    and no temporary file left behind in the target's folder."""
+    files = export_files(trial)
+    assert {name: files[name] for name in before} == before, when
+    new = Counter(content for name, content in files.items() if name not in before)
+    assert new == Counter(written.values()), when
+    hidden = [path.name for path in (trial.config / "out").iterdir() if path.name.startswith(".")]
+    assert hidden == [], when
 
 
 # No ids: on PostgreSQL a killed `request new` has used up its sequence number,
