@@ -26,6 +26,7 @@ from resource_pool import iso18626 as iso
 from resource_pool.config import PartnerConfig, PoolConfig
 from resource_pool.db import session_scope
 from resource_pool.exchange_models import ExchangeRequest, RequestEvent, RotaEntry
+from resource_pool.i18n import N_, _, ngettext
 from resource_pool.matching import ISBN, normalise_isbn
 from resource_pool.models import Cluster, Flag, Holding, MatchKey, Partner, SourceRecord, utcnow
 from resource_pool.partners import sync_partners
@@ -40,6 +41,9 @@ Role = iso.Role
 # Partner codes are upper case, so this name never collides with one.
 POOL_ACTOR = "pool"
 RARE_FLAG = "rare"
+
+RARE_COPIES_ONLY = N_("rare: lends rare material as copies only (lends_rare = false)")
+"""Why a partner is left out of a loan's rota for a rare item (a copy it would supply)."""
 
 SERVICE_WORDS = {
     iso.ServiceType.LOAN: "loan",
@@ -158,7 +162,7 @@ def _agency_text(agency: iso.AgencyId) -> str:
 
 
 def _agency_from(text: str) -> iso.AgencyId:
-    id_type, _, value = text.partition(":")
+    id_type, _colon, value = text.partition(":")
     return iso.AgencyId(id_type, value)
 
 
@@ -194,9 +198,7 @@ def _context(session: Session, request_id: int, via: str) -> _Context:
     )
     request = session.exec(statement).first()
     if request is None:
-        raise StepRefused(
-            f"no request {request_id} in the pool; `pool request list` shows the requests"
-        )
+        raise _no_request(request_id)
 
     entries = session.exec(
         select(RotaEntry)
@@ -204,6 +206,14 @@ def _context(session: Session, request_id: int, via: str) -> _Context:
         .order_by(col(RotaEntry.position))
     ).all()
     return _Context(session, request, list(entries), utcnow(), via)
+
+
+def _no_request(request_id: int) -> StepRefused:
+    return StepRefused(
+        _("no request {id} in the pool; `pool request list` shows the requests").format(
+            id=request_id
+        )
+    )
 
 
 def _role_of(request: ExchangeRequest, actor: str) -> Role:
@@ -221,15 +231,20 @@ def _apply(ctx: _Context, step: Step, actor: str, role: Role) -> iso.Transition:
     except StepRefused as refusal:
         allowed = iso.TRANSITIONS[step].roles
         hint = _last_step(ctx) if role in allowed else _parties(ctx, allowed)
-        raise StepRefused(f"request {ctx.request.id}: {refusal}{hint}") from None
+        raise StepRefused(
+            _("request {id}: {refusal}{hint}").format(id=ctx.request.id, refusal=refusal, hint=hint)
+        ) from None
 
 
 def _parties(ctx: _Context, allowed: Iterable[Role]) -> str:
     """Who the allowed parties of this request are, by code."""
-    lender = ctx.request.lender or "nobody (no lender is working on it)"
-    codes = {Role.REQUESTER: ctx.request.requester, Role.LENDER: lender}
-    named = [f"the {role} is {codes[role]}" for role in allowed if role in codes]
-    return "; " + " and ".join(named) if named else ""
+    lender = ctx.request.lender or _("nobody (no lender is working on it)")
+    parties = {
+        Role.REQUESTER: _("the requester is {code}").format(code=ctx.request.requester),
+        Role.LENDER: _("the lender is {code}").format(code=lender),
+    }
+    named = [parties[role] for role in allowed if role in parties]
+    return "; " + _(" and ").join(named) if named else ""
 
 
 def _last_step(ctx: _Context) -> str:
@@ -241,7 +256,9 @@ def _last_step(ctx: _Context) -> str:
     if event is None:
         return ""
     # Names who moved the request last: the usual answer when two staff raced.
-    return f"; its last step was {event.step} by {event.actor} at {_time_text(event.time)}"
+    return _("; its last step was {step} by {actor} at {time}").format(
+        step=event.step, actor=event.actor, time=_time_text(event.time)
+    )
 
 
 def _text(value: str | None) -> str | None:
@@ -417,8 +434,10 @@ def new_request(
     requester = config.partner(ask.requester)
     if ask.needed_by is not None and ask.needed_by < today:
         raise StepRefused(
-            f"needed-by date {ask.needed_by} is already past (today is {today}); "
-            "give a later date or leave it out"
+            _(
+                "needed-by date {date} is already past (today is {today}); "
+                "give a later date or leave it out"
+            ).format(date=ask.needed_by, today=today)
         )
 
     with session_scope(engine) as session:
@@ -459,13 +478,17 @@ def _live_cluster(session: Session, cluster_id: int) -> Cluster:
     cluster = session.get(Cluster, cluster_id)
     if cluster is None:
         raise StepRefused(
-            f"no cluster {cluster_id} in the catalogue; find the item's union id with "
-            "`pool catalog search`"
+            _(
+                "no cluster {id} in the catalogue; find the item's union id with "
+                "`pool catalog search`"
+            ).format(id=cluster_id)
         )
     if cluster.deleted:
         raise StepRefused(
-            f"cluster {cluster_id} was withdrawn (no partner's record is left in it); "
-            "search the catalogue for the item again"
+            _(
+                "cluster {id} was withdrawn (no partner's record is left in it); "
+                "search the catalogue for the item again"
+            ).format(id=cluster_id)
         )
     return cluster
 
@@ -482,8 +505,15 @@ def _refuse_duplicate(session: Session, ask: NewRequest) -> None:
     ).first()
     if open_request is not None:
         raise StepRefused(
-            f"{ask.requester} already has request {open_request.id} open for cluster "
-            f"{ask.cluster_id} ({open_request.state}); add --force to make a second one"
+            _(
+                "{requester} already has request {request} open for cluster {cluster} "
+                "({state}); add --force to make a second one"
+            ).format(
+                requester=ask.requester,
+                request=open_request.id,
+                cluster=ask.cluster_id,
+                state=open_request.state,
+            )
         )
 
 
@@ -504,8 +534,10 @@ def _holders(session: Session, cluster_id: int) -> dict[str, bool]:
 def _refuse_own_holding(ask: NewRequest, holders: dict[str, bool], cluster: Cluster) -> None:
     if ask.requester in holders and not ask.force:
         raise StepRefused(
-            f"{ask.requester} holds cluster {cluster.id} ({_title(cluster.title)}) itself; "
-            "look on your own shelves first, or add --force to ask the partners anyway"
+            _(
+                "{requester} holds cluster {id} ({title}) itself; "
+                "look on your own shelves first, or add --force to ask the partners anyway"
+            ).format(requester=ask.requester, id=cluster.id, title=_title(cluster.title))
         )
 
 
@@ -534,16 +566,17 @@ def _why_left_out(
     config: PoolConfig, ask: NewRequest, code: str, lendable: bool, rare: bool
 ) -> str | None:
     policy = next((partner for partner in config.partners if partner.code == code), None)
+    # Kept in English in the request's history; translated where a refusal shows them.
     if code == ask.requester:
-        return "the requester itself"
+        return N_("the requester itself")
     if policy is None:
-        return "no longer in partners.toml"
+        return N_("no longer in partners.toml")
     if not policy.lends:
-        return "does not lend (lends = false)"
+        return N_("does not lend (lends = false)")
     if not lendable:
-        return "no holding marked lendable"
+        return N_("no holding marked lendable")
     if rare and ask.service is iso.ServiceType.LOAN and not policy.lends_rare:
-        return "rare: lends rare material as copies only (lends_rare = false)"
+        return RARE_COPIES_ONLY
     return None
 
 
@@ -552,17 +585,30 @@ def _refuse_empty_rota(
 ) -> None:
     if lenders:
         return
-    what = f"cluster {cluster.id} ({_title(cluster.title)})"
-    copy_only = [item.partner for item in left_out if item.why.startswith("rare:")]
+    what = _("cluster {id} ({title})").format(id=cluster.id, title=_title(cluster.title))
+    copy_only = [item.partner for item in left_out if item.why == RARE_COPIES_ONLY]
     if rare and copy_only:
         raise StepRefused(
-            f"no partner lends {what} as a loan: it is flagged rare and "
-            f"{', '.join(copy_only)} {'lends' if len(copy_only) == 1 else 'lend'} rare "
-            "material as copies only; ask for a copy: "
-            f"pool request new --as {ask.requester} --item {cluster.id} --service copy"
+            ngettext(
+                "no partner lends {what} as a loan: it is flagged rare and {partners} "
+                "lends rare material as copies only; ask for a copy: {command}",
+                "no partner lends {what} as a loan: it is flagged rare and {partners} "
+                "lend rare material as copies only; ask for a copy: {command}",
+                len(copy_only),
+            ).format(
+                what=what,
+                partners=", ".join(copy_only),
+                command=(
+                    f"pool request new --as {ask.requester} --item {cluster.id} --service copy"
+                ),
+            )
         )
-    reasons = "; ".join(f"{item.partner}: {item.why}" for item in left_out) or "nobody holds it"
-    raise StepRefused(f"no partner can supply {what} ({reasons})")
+    reasons = "; ".join(f"{item.partner}: {_(item.why)}" for item in left_out)
+    raise StepRefused(
+        _("no partner can supply {what} ({reasons})").format(
+            what=what, reasons=reasons or _("nobody holds it")
+        )
+    )
 
 
 def _ranked(session: Session, lenders: list[str]) -> list[str]:
@@ -727,9 +773,13 @@ def _resolve(
     step = transition.step
     if step is Step.CONDITION and given.loan_condition is None:
         allowed = ", ".join(iso.LoanCondition)
-        raise StepRefused(f"condition needs a code (--code); use one of: {allowed}")
+        raise StepRefused(
+            _("condition needs a code (--code); use one of: {allowed}").format(allowed=allowed)
+        )
     if step is Step.RENEW_NO and given.due is not None:
-        raise StepRefused(f"--due {given.due} goes with renew-answer --yes only; leave it out")
+        raise StepRefused(
+            _("--due {due} goes with renew-answer --yes only; leave it out").format(due=given.due)
+        )
     if step is Step.SHIP:
         return _with_due(given, _ship_due(ctx, config, given, today))
     if step is Step.RENEW_YES:
@@ -751,8 +801,10 @@ def _ship_due(ctx: _Context, config: PoolConfig, given: StepInput, today: date) 
     due = given.due or today + timedelta(days=_loan_days(ctx, config))
     if due < today:
         raise StepRefused(
-            f"request {ctx.request.id}: due date {due} is already past (today is {today}); "
-            "give a later --due or leave it out for the lender's loan_days"
+            _(
+                "request {id}: due date {due} is already past (today is {today}); "
+                "give a later --due or leave it out for the lender's loan_days"
+            ).format(id=ctx.request.id, due=due, today=today)
         )
     return due
 
@@ -764,8 +816,10 @@ def _renewed_due(ctx: _Context, config: PoolConfig, given: StepInput, today: dat
     due = given.due or max(today, current) + timedelta(days=_loan_days(ctx, config))
     if due <= current:
         raise StepRefused(
-            f"request {ctx.request.id}: new due date {due} is not after the current one "
-            f"({current}); give a later --due, or answer --no"
+            _(
+                "request {id}: new due date {due} is not after the current one "
+                "({current}); give a later --due, or answer --no"
+            ).format(id=ctx.request.id, due=due, current=current)
         )
     return due
 
@@ -845,7 +899,9 @@ def import_message(
     try:
         message = iso.parse_message(raw)
     except iso.MessageError as error:
-        raise StepRefused(f"{origin}: {error}; nothing was imported") from None
+        raise StepRefused(
+            _("{origin}: {error}; nothing was imported").format(origin=origin, error=error)
+        ) from None
 
     now = utcnow()
     try:
@@ -871,11 +927,19 @@ def _check_sender(
     expected = agency_of(partner, config.code)
     if sender is not None and sender.value.casefold() == expected.value.casefold():
         return
-    found = _agency_text(sender) if sender else "no agency"
+    found = _agency_text(sender) if sender else _("no agency")
     raise StepRefused(
-        f"{origin}: the {message.kind} comes from {found}, but --as {partner.code} is "
-        f"{_agency_text(expected)}; import it --as the partner that sent it, or set that "
-        "partner's agency_id in partners.toml"
+        _(
+            "{origin}: the {kind} comes from {found}, but --as {code} is {expected}; "
+            "import it --as the partner that sent it, or set that partner's agency_id "
+            "in partners.toml"
+        ).format(
+            origin=origin,
+            kind=message.kind,
+            found=found,
+            code=partner.code,
+            expected=_agency_text(expected),
+        )
     )
 
 
@@ -916,12 +980,14 @@ _ANSWERED = frozenset(
 
 def _request_id_of(message: iso.IncomingMessage, config: PoolConfig, origin: str) -> int:
     reference = message.requesting_agency_request_id or ""
-    prefix, _, number = reference.rpartition("-")
+    prefix, _dash, number = reference.rpartition("-")
     if prefix == config.code and number.isdigit():
         return int(number)
     raise StepRefused(
-        f"{origin}: requestingAgencyRequestId {reference!r} is not one of this pool's "
-        f"requests (they read {config.code}-ID); check the message was meant for {config.name}"
+        _(
+            "{origin}: requestingAgencyRequestId {reference!r} is not one of this pool's "
+            "requests (they read {code}-ID); check the message was meant for {name}"
+        ).format(origin=origin, reference=reference, code=config.code, name=config.name)
     )
 
 
@@ -944,9 +1010,16 @@ def _cluster_of(engine: Engine, message: iso.IncomingMessage, origin: str) -> in
     found = _cluster_by_isbn(engine, isbn) if isbn else None
     if found is None:
         raise StepRefused(
-            f"{origin}: no cluster in the catalogue matches the request (cluster id "
-            f"{message.cluster_id!r}, ISBN {message.isbn!r}); the requester should name "
-            f"the item by its union id ({iso.CLUSTER_ID_CODE}) or a valid ISBN"
+            _(
+                "{origin}: no cluster in the catalogue matches the request (cluster id "
+                "{cluster!r}, ISBN {isbn!r}); the requester should name the item by its "
+                "union id ({code}) or a valid ISBN"
+            ).format(
+                origin=origin,
+                cluster=message.cluster_id,
+                isbn=message.isbn,
+                code=iso.CLUSTER_ID_CODE,
+            )
         )
     return found
 
@@ -1038,9 +1111,7 @@ def show_request(engine: Engine, request_id: int) -> dict[str, Any]:
     with session_scope(engine, read_only=True) as session:
         request = session.get(ExchangeRequest, request_id)
         if request is None:
-            raise StepRefused(
-                f"no request {request_id} in the pool; `pool request list` shows the requests"
-            )
+            raise _no_request(request_id)
         entries = session.exec(
             select(RotaEntry)
             .where(col(RotaEntry.request_id) == request_id)
@@ -1177,7 +1248,7 @@ def partner_stats(engine: Engine) -> list[dict[str, Any]]:
 def _partner_row(
     code: str, requested: int, entries: Sequence[tuple[RotaEntry, str]]
 ) -> dict[str, Any]:
-    asked = [entry for entry, _ in entries if entry.partner == code and entry.asked]
+    asked = [entry for entry, _row in entries if entry.partner == code and entry.asked]
     lent = [entry for entry in asked if entry.supplied]
     borrowed = [entry for entry, requester in entries if requester == code and entry.supplied]
     days = [_days_between(entry.asked, entry.supplied) for entry in lent]

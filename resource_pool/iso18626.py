@@ -19,6 +19,7 @@ from typing import Any, TypeVar, cast
 from lxml import etree
 
 from resource_pool.errors import PoolError, StepRefused
+from resource_pool.i18n import _
 
 NAMESPACE = "http://illtransactions.org/2013/iso18626"
 VERSION = "1.2"
@@ -170,7 +171,9 @@ def code(kind: type[Code], text: str, origin: str | None = None) -> Code:
         allowed = ", ".join(member.value for member in kind)
         where = f"{origin}: " if origin else ""
         raise StepRefused(
-            f"{where}unknown {kind.__name__} {text!r}; use one of: {allowed}"
+            _("{where}unknown {kind} {text!r}; use one of: {allowed}").format(
+                where=where, kind=kind.__name__, text=text, allowed=allowed
+            )
         ) from None
 
 
@@ -486,16 +489,20 @@ def allowed_steps(state: RequestState, actor_role: Role, service: ServiceType) -
 def _refuse_closed(state: RequestState, step: Step) -> None:
     if state in FINAL_STATES:
         raise StepRefused(
-            f"{step} is refused: the request is closed ({state}) and no step may follow"
+            _("{step} is refused: the request is closed ({state}) and no step may follow").format(
+                step=step, state=state
+            )
         )
 
 
 def _refuse_service(rule: StepRule, step: Step, service: ServiceType) -> None:
     if service in rule.services:
         return
-    kind = "loan" if rule.services == LOAN_SERVICE else "copy"
-    asked = "copy" if service is ServiceType.COPY else "loan"
-    raise StepRefused(f"{step} is refused: it is a {kind} step and this is a {asked} request")
+    if rule.services == LOAN_SERVICE:
+        text = _("{step} is refused: it is a loan step and this is a copy request")
+    else:
+        text = _("{step} is refused: it is a copy step and this is a loan request")
+    raise StepRefused(text.format(step=step))
 
 
 def _refuse_role(
@@ -505,43 +512,56 @@ def _refuse_role(
         return
     who = _or_list([_role_name(role) for role in rule.roles])
     if actor_role is Role.OTHER:
-        acting = "neither the requester nor the lender"
+        acting = _("neither the requester nor the lender")
     else:
         acting = _role_name(actor_role)
-    subject = f"{actor} is" if actor else "you are"
-    raise StepRefused(f"only {who} may {_verb(step)}; {subject} {acting} (request is {state})")
+    if actor:
+        text = _("only {who} may {verb}; {actor} is {acting} (request is {state})")
+    else:
+        text = _("only {who} may {verb}; you are {acting} (request is {state})")
+    raise StepRefused(
+        text.format(who=who, verb=_verb(step), actor=actor, acting=acting, state=state)
+    )
 
 
 def _wrong_state_text(rule: StepRule, step: Step, state: RequestState) -> str:
     who = _or_list([_role_name(role) for role in rule.roles])
     order = list(RequestState)
     sources = _or_list([str(source) for source in sorted(rule.moves, key=order.index)])
-    text = f"{step} is refused from {state}: {who} may {_verb(step)} only from {sources}"
+    text = _("{step} is refused from {state}: {who} may {verb} only from {sources}").format(
+        step=step, state=state, who=who, verb=_verb(step), sources=sources
+    )
     return text + _hint(step, state)
 
 
 def _hint(step: Step, state: RequestState) -> str:
     if step is Step.CANCEL and state in ON_LOAN:
-        return "; the item has shipped, so it can no longer be cancelled"
+        return _("; the item has shipped, so it can no longer be cancelled")
     if step is Step.RECEIVE and state in BEFORE_SHIPPING:
-        return "; the lender has not shipped the item yet"
+        return _("; the lender has not shipped the item yet")
     if step is Step.RENEW and state in BEFORE_SHIPPING:
-        return "; only a loan the requester holds can be renewed"
+        return _("; only a loan the requester holds can be renewed")
     return ""
 
 
 def _verb(step: Step) -> str:
-    return "mark a loan overdue" if step is Step.OVERDUE else str(step)
+    return _("mark a loan overdue") if step is Step.OVERDUE else str(step)
 
 
 def _role_name(role: Role) -> str:
-    return "the pool" if role is Role.POOL else f"the {role}"
+    names = {
+        Role.REQUESTER: _("the requester"),
+        Role.LENDER: _("the lender"),
+        Role.POOL: _("the pool"),
+        Role.OTHER: _("another partner"),
+    }
+    return names[role]
 
 
 def _or_list(words: list[str]) -> str:
     if len(words) == 1:
         return words[0]
-    return ", ".join(words[:-1]) + " or " + words[-1]
+    return _("{items} or {last}").format(items=", ".join(words[:-1]), last=words[-1])
 
 
 # ---------------------------------------------------------------- messages as data

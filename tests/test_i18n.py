@@ -22,7 +22,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
 from resource_pool import i18n
-from tests.runpool import ROOT, database_for, pool
+from tests.runpool import ROOT, copy_database, database_for, pool
 
 LOCALE = ROOT / "resource_pool" / "locale"
 TEMPLATE = LOCALE / "resource_pool.pot"
@@ -160,6 +160,34 @@ def test_failed_source_and_bad_name_are_told_in_indonesian(demo_config: Path) ->
     assert unknown.returncode == 2
     assert "galat:" in unknown.stderr
     assert "tidak ada sumber bernama 'no-such-source' di partners.toml" in unknown.stderr
+
+
+@pytest.mark.database
+def test_request_refusals_are_told_in_indonesian(
+    demo_config: Path, demo_pool: str, tmp_path: Path
+) -> None:
+    """Loan staff read why a step is refused in their language: a cluster that does not
+    exist, a request that does not exist, and a rare item nobody lends as a loan."""
+    url = copy_database(demo_pool, tmp_path)
+    rare = pool(
+        "--json", "catalog", "search", "hikayat", "--flag", "rare", config=demo_config, db=url
+    )
+    assert rare.returncode == 0, rare.stderr
+    cluster = json.loads(rare.stdout)[0]["id"]
+
+    def refusal(*arguments: str) -> str:
+        result = pool("--lang", "id", "request", *arguments, config=demo_config, db=url)
+        assert result.returncode == 2, result.stdout + result.stderr
+        return " ".join(result.stderr.split())
+
+    assert "tidak ada klaster 999999 di katalog" in refusal(
+        "new", "--as", "SMA1", "--item", "999999"
+    )
+    assert "tidak ada permintaan 77 di pool" in refusal("ship", "77", "--as", "TBL")
+    rare_loan = refusal("new", "--as", "SMA1", "--item", str(cluster))
+    assert "ditandai langka" in rare_loan and "hanya sebagai salinan" in rare_loan
+    assert f"pool request new --as SMA1 --item {cluster} --service copy" in rare_loan
+    assert "flagged rare" not in rare_loan and "copies only" not in rare_loan
 
 
 def test_indonesian_locale_gives_indonesian_help() -> None:
