@@ -476,24 +476,34 @@ class Hostile:
     repository: SyntheticRepository = field(default_factory=SyntheticRepository)
     _bomb: bytes = b""
 
+    def __post_init__(self) -> None:
+        # Squeezing a gibibyte takes seconds: done here, before any server runs, so a
+        # busy machine cannot make the first reply late enough to look like a timeout.
+        if self.attack == "gzip-bomb":
+            self._gzip_bomb()
+
     def reply(self, params: dict[str, str]) -> Reply:
         if params.get("verb") != "ListRecords":
             return self.repository.reply(params)
-        head = f"{OAI_HEAD}<responseDate>2024-01-01T00:00:00Z</responseDate>".encode()
         if self.attack == "endless":
-            return Reply(chunks=lambda: itertools.chain([head], itertools.repeat(b" " * 65536)))
+            spaces = itertools.repeat(b" " * 65536)
+            return Reply(chunks=lambda: itertools.chain([_HOSTILE_HEAD], spaces))
         if self.attack == "trickle":
-            return Reply(chunks=lambda: itertools.chain([head], _one_byte_a_second()))
-        return Reply(self._gzip_bomb(head), headers={"Content-Encoding": "gzip"})
+            return Reply(chunks=lambda: itertools.chain([_HOSTILE_HEAD], _one_byte_a_second()))
+        return Reply(self._gzip_bomb(), headers={"Content-Encoding": "gzip"})
 
-    def _gzip_bomb(self, head: bytes) -> bytes:
+    def _gzip_bomb(self) -> bytes:
+        """The response: an OAI-PMH head, then `bomb_bytes` of spaces, gzip-compressed."""
         if not self._bomb:
             squeezer = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: a gzip wrapper
             block = b" " * (1 << 20)
-            parts = [squeezer.compress(head)]
+            parts = [squeezer.compress(_HOSTILE_HEAD)]
             parts += [squeezer.compress(block) for _ in range(self.bomb_bytes // len(block))]
             self._bomb = b"".join(parts) + squeezer.flush()
         return self._bomb
+
+
+_HOSTILE_HEAD = f"{OAI_HEAD}<responseDate>2024-01-01T00:00:00Z</responseDate>".encode()
 
 
 def _one_byte_a_second() -> Iterator[bytes]:
