@@ -966,6 +966,7 @@ def _export_to_path(
     engine: Engine, plan: _Plan, format_name: str, out: Path, progress: Progress | None
 ) -> ExportSummary:
     summary = ExportSummary(format=format_name, path=str(out))
+    _remove_abandoned_files([out], "--out")
     staged = StagedFile(out, "--out")
     try:
         writer = _WRITERS[format_name](staged.handle)
@@ -998,7 +999,10 @@ def export_target(
     if target.flag is not None:
         check_flag(engine, config, target.flag, f"pool.toml export target {name!r} flag")
     finished = _finish_delivery(engine, target)
-    _remove_abandoned_files(config, target)
+    _remove_abandoned_files(
+        [target.records_path(config.folder, "*"), target.deletes_path(config.folder, "*")],
+        f"export target={target.name}",
+    )
     if finished is not None:
         return finished
     since, sent_before = (None, None) if full else _target_state(engine, name)
@@ -1132,25 +1136,24 @@ def _finish_delivery(engine: Engine, target: TargetConfig) -> ExportSummary | No
     return summary
 
 
-def _remove_abandoned_files(config: PoolConfig, target: TargetConfig) -> None:
-    """Remove the temporary files runs of this target left when they were killed.
+def _remove_abandoned_files(patterns: Sequence[Path], who: str) -> None:
+    """Remove the temporary files that killed exports to these paths left behind.
 
-    Only those whose writing process is gone: a run still writing keeps its own.
+    A path may hold `*` where a target's file names carry the stamp. Only
+    files whose writing process is gone go: a run still writing keeps its own.
     """
-    patterns = {target.records_path(config.folder, "*"), target.deletes_path(config.folder, "*")}
-    for pattern in patterns:
+    for pattern in set(patterns):
         if "*" in str(pattern.parent):
             continue  # the stamp names a folder: every run writes into a new one
-        staged = re.compile(
-            re.escape(staging_prefix(pattern.name)).replace(r"\*", ".*") + r"(\d+)\.[^.]+"
-        )
-        for leftover in pattern.parent.glob(f"{staging_prefix(pattern.name)}*"):
+        prefix = staging_prefix(pattern.name)
+        staged = re.compile(re.escape(prefix).replace(r"\*", ".*") + r"(\d+)\.[^.]+")
+        for leftover in pattern.parent.glob(f"{prefix}*"):
             writer = staged.fullmatch(leftover.name)
             if writer is None or _process_running(int(writer[1])):
                 continue
             with contextlib.suppress(FileNotFoundError):
                 leftover.unlink()
-                log.info("export target=%s removed %s, left by a killed run", target.name, leftover)
+                log.info("%s removed %s, left by a killed export", who, leftover)
 
 
 def _process_running(pid: int) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import subprocess
 from collections import Counter
@@ -155,6 +156,31 @@ def member_ids_by_cluster(engine: Engine) -> dict[int, set[str]]:
             f"({partner}){local_id.removeprefix(partner + ':')}"
         )
     return found
+
+
+def test_an_export_removes_what_killed_exports_left_and_keeps_what_a_live_one_writes(
+    demo: tuple[Path, str, Engine], tmp_path: Path
+) -> None:
+    """Temporary files beside --out whose writer is gone are removed; one a running process
+    is writing (this test's own) is left alone."""
+    config, url, _ = demo
+    out = tmp_path / "opac" / "pool.mrc"
+    out.parent.mkdir()
+    abandoned = out.parent / f".pool.mrc.{ended_pid()}.k1ll3d"
+    writing = out.parent / f".pool.mrc.{os.getpid()}.l1v3"
+    for leftover in (abandoned, writing):
+        leftover.write_bytes(b"half a record")
+
+    pool_json("export", "--format", "marc", "--out", str(out), config=config, db=url)
+
+    assert sorted(path.name for path in out.parent.iterdir()) == [writing.name, "pool.mrc"]
+
+
+def ended_pid() -> int:
+    """The id of a process that has run and ended, so no process has it now."""
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
 
 
 @pytest.mark.skipif(YAZ_MARCDUMP is None, reason="yaz-marcdump not installed (apt-get install yaz)")
