@@ -26,14 +26,6 @@ from types import FrameType
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_SCHEDULER_STARTED
-from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
-from apscheduler.schedulers import SchedulerNotRunningError
-from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.schedulers.blocking import BlockingScheduler
-from apscheduler.triggers.combining import OrTrigger
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine, select
 from sqlmodel import col
 
@@ -169,6 +161,10 @@ def cron_trigger(expression: str, timezone: ZoneInfo, where: str) -> Any:
             f"{where} = {expression!r}: a cron expression has five fields "
             '(minute hour day month weekday), e.g. "0 2 * * *"'
         )
+    # APScheduler is loaded where it is used: most commands never need it.
+    from apscheduler.triggers.combining import OrTrigger
+    from apscheduler.triggers.cron import CronTrigger
+
     minute, hour, day, month, weekday = fields
     days = _weekday_names(weekday, expression, where)
     common = {"minute": minute, "hour": hour, "month": month, "timezone": timezone}
@@ -371,6 +367,8 @@ def _source_job(
     if not (source.enabled and source.schedule):
         return None
     if every:
+        from apscheduler.triggers.interval import IntervalTrigger
+
         trigger, schedule = (
             IntervalTrigger(seconds=every, timezone=settings.timezone),
             f"every {every}s",
@@ -390,6 +388,8 @@ def _source_job(
 def _scheduler_options(database_url: str, settings: ScheduleSettings) -> dict[str, Any]:
     # The pool's own engine set-up, so SQLite waits for a harvest's write lock
     # instead of failing, and the store lives beside the runs it schedules.
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+
     store = SQLAlchemyJobStore(engine=create_pool_engine(database_url))
     return {
         "jobstores": {"default": store},
@@ -405,6 +405,8 @@ def _job_options(settings: ScheduleSettings) -> dict[str, Any]:
 @contextmanager
 def paused_scheduler(database_url: str, settings: ScheduleSettings) -> Iterator[Any]:
     """A scheduler on the pool's job store that runs nothing: for reading and editing jobs."""
+    from apscheduler.schedulers.background import BackgroundScheduler
+
     scheduler = BackgroundScheduler(**_scheduler_options(database_url, settings))
     scheduler.start(paused=True)
     try:
@@ -508,6 +510,13 @@ class Service:
     """APScheduler in the foreground until SIGTERM or SIGINT, which stop it gently."""
 
     def __init__(self, database_url: str, settings: ScheduleSettings, jobs: list[JobSpec]) -> None:
+        from apscheduler.events import (
+            EVENT_JOB_ERROR,
+            EVENT_JOB_EXECUTED,
+            EVENT_SCHEDULER_STARTED,
+        )
+        from apscheduler.schedulers.blocking import BlockingScheduler
+
         self.settings = settings
         self.triggers = {job.id: job.trigger for job in jobs}
         self.scheduler = BlockingScheduler(**_scheduler_options(database_url, settings))
@@ -548,6 +557,8 @@ class Service:
             stopper.start()
 
     def _shutdown(self) -> None:
+        from apscheduler.schedulers import SchedulerNotRunningError
+
         try:
             stop_without_last_round(self.scheduler, wait=True)
         except SchedulerNotRunningError:
