@@ -133,10 +133,12 @@ class _MarcXmlReader:
     def __init__(self, profile: Profile) -> None:
         self.profile = profile
         self.repairs = profile.repairs
+        self._in_order = True
 
     def read(self, payload: etree._Element) -> pymarc.Record:
         element = self._record_element(payload)
         record = pymarc.Record(leader=self._leader(element))
+        self._in_order = True
         for child in element:
             name = self._name(child)
             if name == "controlfield":
@@ -154,9 +156,10 @@ class _MarcXmlReader:
         raise RecordError(f"no MARCXML <record> inside <{_local_name(payload)}>")
 
     def _name(self, element: etree._Element) -> str:
-        if not isinstance(element.tag, str):
+        tag = element.tag
+        if not isinstance(tag, str):
             return ""
-        name = _local_name(element)
+        name = _LOCAL_NAMES.get(tag) or _remembered_name(tag, element)
         if name in _MARCXML_NAMES:
             return name
         if name.lower() in _MARCXML_NAMES:
@@ -186,7 +189,7 @@ class _MarcXmlReader:
         value = element.text or ""
         if QUOTED_CONTROL in self.repairs and len(value) > 1 and value[0] == value[-1] == '"':
             value = value[1:-1]
-        record.add_ordered_field(pymarc.Field(tag=tag, data=value))
+        self._add(record, pymarc.Field(tag=tag, data=value))
 
     def _add_data_field(self, record: pymarc.Record, element: etree._Element) -> None:
         tag = self._tag(element)
@@ -197,8 +200,7 @@ class _MarcXmlReader:
                                        self._indicator(element, "ind2"))
         subfields = [self._subfield(tag, child) for child in element
                      if self._name(child) == "subfield"]
-        record.add_ordered_field(pymarc.Field(tag=tag, indicators=indicators,
-                                              subfields=subfields))
+        self._add(record, pymarc.Field(tag=tag, indicators=indicators, subfields=subfields))
 
     def _add_control_given_as_data(self, record: pymarc.Record, element: etree._Element,
                                    tag: str) -> None:
@@ -212,7 +214,22 @@ class _MarcXmlReader:
         if record.get_fields(tag):
             return
         value = "".join(child.text or "" for child in element if self._name(child) == "subfield")
-        record.add_ordered_field(pymarc.Field(tag=tag, data=value))
+        self._add(record, pymarc.Field(tag=tag, data=value))
+
+    def _add(self, record: pymarc.Record, field: pymarc.Field) -> None:
+        """`record.add_ordered_field(field)`, without its scan of the record where the answer
+        is known: while every tag so far is numeric and in order (as a record nearly always
+        is), a field whose tag is not smaller than the last goes at the end.
+
+        The scan turns each field's tag into a number, field after field: it cost a
+        quarter of reading a record.
+        """
+        fields, tag = record.fields, field.tag
+        if self._in_order and tag.isdigit() and (not fields or fields[-1].tag <= tag):
+            fields.append(field)
+            return
+        self._in_order = False
+        record.add_ordered_field(field)
 
     def _tag(self, element: etree._Element) -> str:
         tag = (element.get("tag") or "").strip()
@@ -238,6 +255,18 @@ class _MarcXmlReader:
 
 def _local_name(element: etree._Element) -> str:
     return etree.QName(element).localname
+
+
+_LOCAL_NAMES: dict[str, str] = {}
+"""Element tag ("{namespace}name") -> local name: a record repeats a handful of them."""
+
+
+def _remembered_name(tag: str, element: etree._Element) -> str:
+    name = _local_name(element)
+    # Bounded: a hostile server inventing names cannot grow it for the whole harvest.
+    if len(_LOCAL_NAMES) < 256:
+        _LOCAL_NAMES[tag] = name
+    return name
 
 
 GENERIC = Profile(

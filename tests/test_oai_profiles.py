@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import pymarc
 import pytest
 from lxml import etree
 
@@ -237,3 +238,41 @@ def test_dspace_deletions_are_transient(server: OaiServer) -> None:
     assert pages[0].records[0].deleted and pages[0].records[0].marc is None
     assert "transient" in harvester.full_harvest_reason()
     assert profile_named("generic").full_harvest_reason("persistent") == ""
+
+
+FIELD_ORDERS = [
+    ["001", "008", "245", "650"],
+    ["245", "100", "008", "650", "020"],
+    ["001", "245", "9XX", "100", "650", "AVA", "020"],
+    ["AVA", "001", "245", "100"],
+    ["650", "650", "100", "650", "245"],
+]
+
+
+@pytest.mark.parametrize("tags", FIELD_ORDERS, ids="-".join)
+def test_fields_are_placed_as_pymarcs_ordered_insertion_places_them(tags: list[str]) -> None:
+    """In order or not, with tags that are not numbers among them, each field lands where
+    pymarc's add_ordered_field puts it (the reader skips that scan when the answer is known)."""
+    fields = "".join(
+        f'<controlfield tag="{tag}">c{position}</controlfield>'
+        if tag < "010"
+        else f'<datafield tag="{tag}" ind1=" " ind2=" "><subfield code="a">d{position}</subfield>'
+        "</datafield>"
+        for position, tag in enumerate(tags)
+    )
+    payload = etree.fromstring(
+        '<record xmlns="http://www.loc.gov/MARC21/slim">'
+        f"<leader>00000nam a2200000 a 4500</leader>{fields}</record>"
+    )
+    record = profile_named("generic").decode_marcxml(payload)
+
+    expected = pymarc.Record()
+    for position, tag in enumerate(tags):
+        if tag < "010":
+            expected.add_ordered_field(pymarc.Field(tag=tag, data=f"c{position}"))
+        else:
+            subfields = [pymarc.Subfield("a", f"d{position}")]
+            blank = pymarc.Indicators(" ", " ")
+            field = pymarc.Field(tag=tag, indicators=blank, subfields=subfields)
+            expected.add_ordered_field(field)
+    assert [str(field) for field in record.fields] == [str(field) for field in expected.fields]
