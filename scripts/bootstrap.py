@@ -3,6 +3,13 @@
 Only the standard library is used, so a fresh machine with Python 3.11+ and
 pip needs nothing else. The install is skipped when pyproject.toml has not
 changed since the last one, which keeps repeated runs fast.
+
+The project's own modules are compiled to bytecode each time (only what
+changed is compiled again). pip does that for installed packages but not
+for an editable install, and where PYTHONDONTWRITEBYTECODE is set Python
+never saves what it compiles: every `pool` command would compile some
+17,000 lines again before doing anything (`pool --help` 0.69 s against
+0.62 s on a quiet machine, 1.9 s against 1.6 s on a loaded one).
 """
 
 from __future__ import annotations
@@ -48,4 +55,11 @@ def ensure_environment(extras: str = "") -> Path:
             check=True,
         )
         stamp.write_text(wanted)
+    compile_project()
     return BIN
+
+
+def compile_project() -> None:
+    """Write bytecode for the project's packages; a stale file is never used, so this is safe."""
+    packages = [str(ROOT / name) for name in ("resource_pool", "harvesters")]
+    subprocess.run([str(BIN / "python"), "-m", "compileall", "-q", *packages], check=True)

@@ -85,8 +85,10 @@ class Stalled:
     unchanged = None
     def pages(self, checkpoint):
         yield Page()
-        with open(sys.argv[1], "w") as out:
+        # Written aside and renamed, so the test never reads a half-written file.
+        with open(sys.argv[1] + ".part", "w") as out:
             out.write(str(os.getpid()))
+        os.rename(sys.argv[1] + ".part", sys.argv[1])
         time.sleep(120)
 
 for page in prepared_pages(Stalled(), None, None, None):
