@@ -25,6 +25,7 @@ import contextlib
 import functools
 import gc
 import io
+import itertools
 import json
 import logging
 import operator
@@ -664,36 +665,47 @@ def _field(tag: str, *pairs: tuple[str, str]) -> Keyed:
 
 def iso2709(marc: MarcJson, record_id: str = "") -> bytes:
     """The record in ISO 2709, UTF-8; RecordError when it exceeds the format's limits."""
-    directory: list[str] = []
-    chunks: list[bytes] = []
-    offset = 0
+    tags: list[str] = []
+    texts: list[str] = []
     for entry in marc["fields"]:
         for tag, value in entry.items():
-            data = (value + "\x1e").encode() if isinstance(value, str) else _data_bytes(value)
-            size = len(data)
-            if size > MAX_FIELD_BYTES:
-                reason = f"field {tag} is {size:,} bytes; ISO 2709 allows {MAX_FIELD_BYTES:,}"
-                raise RecordError(reason, local_id=record_id)
-            directory.append(f"{tag}{size:04d}{offset:05d}")
-            chunks.append(data)
-            offset += size
+            tags.append(tag)
+            texts.append(value if isinstance(value, str) else _data_text(value))
+    body = "\x1e".join(texts) + "\x1e"
+    data = body.encode()
+    # The directory counts bytes. Where the record is all ASCII, as most are,
+    # characters are bytes and no field needs encoding on its own.
+    if len(data) == len(body):
+        sizes = [len(text_value) + 1 for text_value in texts]
+    else:
+        sizes = [len(text_value.encode()) + 1 for text_value in texts]
+    if sizes and max(sizes) > MAX_FIELD_BYTES:
+        tag, size = next((t, n) for t, n in zip(tags, sizes, strict=True) if n > MAX_FIELD_BYTES)
+        reason = f"field {tag} is {size:,} bytes; ISO 2709 allows {MAX_FIELD_BYTES:,}"
+        raise RecordError(reason, local_id=record_id)
 
-    base = 24 + 12 * len(directory) + 1
-    length = base + offset + 1
+    base = 24 + 12 * len(tags) + 1
+    length = base + len(data) + 1
     if length > MAX_RECORD_BYTES:
         reason = f"{length:,} bytes; ISO 2709 allows {MAX_RECORD_BYTES:,} a record"
         raise RecordError(reason, local_id=record_id)
 
+    # Each field starts where the ones before it end; the last sum is the body's length.
+    offsets = itertools.accumulate(sizes, initial=0)
+    entries = zip(tags, sizes, offsets, strict=False)
+    # %-formatting, not an f-string: a fifth faster over a million directory entries.
+    directory = "".join(["%s%04d%05d" % entry for entry in entries])  # noqa: UP031
     leader = marc["leader"]
-    head = f"{length:05d}{leader[5:12]}{base:05d}{leader[17:24]}{''.join(directory)}\x1e"
-    return head.encode("ascii") + b"".join(chunks) + b"\x1d"
+    head = f"{length:05d}{leader[5:12]}{base:05d}{leader[17:24]}{directory}\x1e"
+    return head.encode("ascii") + data + b"\x1d"
 
 
-def _data_bytes(value: dict[str, Any]) -> bytes:
+def _data_text(value: dict[str, Any]) -> str:
+    """A data field's indicators and subfields, without its terminator."""
     marked = "".join(
         ["\x1f" + code + text for sub in value["subfields"] for code, text in sub.items()]
     )
-    return f"{value['ind1']}{value['ind2']}{marked}\x1e".encode()
+    return f"{value['ind1']}{value['ind2']}{marked}"
 
 
 def marcxml(marc: MarcJson, attributes: str = "") -> str:
