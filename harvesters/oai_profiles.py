@@ -11,6 +11,7 @@ reader stops at the first surprise. Anything a profile does not repair is a
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -35,8 +36,10 @@ ELEMENT_CASE = "element-case"
 
 DEFAULT_LEADER = "00000nam a2200000uu 4500"
 _MARCXML_NAMES = {"leader", "controlfield", "datafield", "subfield"}
-_SUBFIELD_CODE = re.compile(r"[0-9A-Za-z]")
-_INDICATOR = re.compile(r"[0-9a-z ]")
+_SUBFIELD_CODES = frozenset(string.ascii_letters + string.digits)
+_INDICATOR_VALUES = frozenset(string.ascii_lowercase + string.digits + " ")
+_INDICATOR_PAIRS: dict[str, pymarc.Indicators] = {}
+"""Bounded by the values: 37 × 37 pairs at most."""
 _NAMESPACE_WITH_SPACE = re.compile(rb'(xmlns(?::[A-Za-z0-9_.-]+)?=)"\s*([^"\s]*)\s+"')
 _HEX = re.compile(r"(?:[0-9A-Fa-f]{2})+")
 
@@ -196,11 +199,17 @@ class _MarcXmlReader:
         if tag < "010" and tag.isdigit():
             self._add_control_given_as_data(record, element, tag)
             return
-        indicators = pymarc.Indicators(self._indicator(element, "ind1"),
-                                       self._indicator(element, "ind2"))
+        indicators = _indicators(self._indicator(element, "ind1"), self._indicator(element, "ind2"))
         subfields = [self._subfield(tag, child) for child in element
                      if self._name(child) == "subfield"]
-        self._add(record, pymarc.Field(tag=tag, indicators=indicators, subfields=subfields))
+        # What pymarc's Field.__init__ would store, without its checks and conversions
+        # of each argument, which cost a sixth of reading a record: the tag, the
+        # indicators and the codes are checked here already.
+        field = _new_field(pymarc.Field)
+        field.tag, field.control_field, field.data = tag, False, None
+        field._indicators = indicators
+        field.subfields = subfields
+        self._add(record, field)
 
     def _add_control_given_as_data(self, record: pymarc.Record, element: etree._Element,
                                    tag: str) -> None:
@@ -241,16 +250,30 @@ class _MarcXmlReader:
         value = element.get(name) or " "
         if value == "#" and HASH_INDICATORS in self.repairs:
             return " "
-        if len(value) != 1 or not _INDICATOR.fullmatch(value):
+        if value not in _INDICATOR_VALUES:
             raise RecordError(f"indicator {name}={value!r} in field {element.get('tag')} "
                               "is not a digit, a lower-case letter or blank")
         return value
 
     def _subfield(self, tag: str, element: etree._Element) -> pymarc.Subfield:
         code = element.get("code") or ""
-        if not _SUBFIELD_CODE.fullmatch(code):
+        if code not in _SUBFIELD_CODES:
             raise RecordError(f"subfield code {code!r} in field {tag} is not a letter or digit")
-        return pymarc.Subfield(code=code, value=element.text or "")
+        return _new_subfield(pymarc.Subfield, (code, element.text or ""))
+
+
+def _indicators(first: str, second: str) -> pymarc.Indicators:
+    """pymarc's Indicators, made once for each pair: a record has some twenty fields."""
+    pair = _INDICATOR_PAIRS.get(first + second)
+    if pair is None:
+        pair = _INDICATOR_PAIRS[first + second] = pymarc.Indicators(first, second)
+    return pair
+
+
+# Fields and subfields (a named tuple) built without the Python-level
+# constructors, as harvesters/iso2709.py builds them.
+_new_field = object.__new__
+_new_subfield = tuple.__new__
 
 
 def _local_name(element: etree._Element) -> str:
