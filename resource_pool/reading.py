@@ -127,6 +127,7 @@ def _read(
     # pool that dies (killed, say) breaks the pipe, and this process ends with it.
     receiving.close()
     _end_with(pool_pid)
+    _collect_once_a_page()
     try:
         for page in harvester.pages(checkpoint):
             for record in page.records:
@@ -136,6 +137,8 @@ def _read(
                     # objects behind halves what crosses the pipe.
                     record.marc = None
             sending.send_bytes(_message(page))
+            del page
+            gc.collect()
         sending.send_bytes(_END)
     except (BrokenPipeError, KeyboardInterrupt):
         # The pool stopped listening (it failed, or was stopped): nothing to tell.
@@ -144,6 +147,21 @@ def _read(
         sending.send_bytes(_ERROR + pickle.dumps(_sendable(error)))
     finally:
         sending.close()
+
+
+def _collect_once_a_page() -> None:
+    """Collect cycles after each page instead of every so many allocations.
+
+    A page's records are some hundred thousand objects without cycles, freed
+    as soon as the page is sent. Collecting while they live walks them again
+    and again: with the pool's raised threshold it still took 40% of reading
+    the records (2.2 s of 5.0 s over 50,000 Library of Congress records).
+    What the process inherited from the pool is frozen, so the collection
+    after each page walks only what the page left, and cycles are still
+    freed within a page of being made.
+    """
+    gc.freeze()
+    gc.disable()
 
 
 def _end_with(pool_pid: int) -> None:
