@@ -152,3 +152,30 @@ def session_scope(engine: Engine, *, read_only: bool = False) -> Iterator[Sessio
         except BaseException:
             session.rollback()
             raise
+
+
+HARVESTED_TABLES = (
+    "source_record",
+    "seen_mark",
+    "match_key",
+    "holding",
+    "cluster",
+    "flag",
+    "rejected_record",
+)
+"""The tables a harvest writes page after page."""
+
+
+def refresh_statistics(engine: Engine) -> None:
+    """Have PostgreSQL measure the harvested tables again; nothing to do on SQLite.
+
+    The planner chooses between an index and a full scan from statistics
+    taken when a table was last analysed. A pool filled from empty by one
+    harvest outgrows them within minutes, and until autovacuum happens to
+    catch up, each lookup of match keys reads the whole table: a harvest of
+    50,000 records took 35 to 93 s where it takes 31 s with fresh statistics.
+    """
+    if engine.dialect.name != "postgresql":
+        return
+    with engine.begin() as connection:
+        connection.execute(text("ANALYZE " + ", ".join(HARVESTED_TABLES)))

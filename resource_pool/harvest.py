@@ -29,7 +29,7 @@ from harvesters.records import Checkpoint, Harvester, Page
 from resource_pool import locks
 from resource_pool.catalogue import Catalogue
 from resource_pool.config import PoolConfig, SourceConfig
-from resource_pool.db import session_scope
+from resource_pool.db import refresh_statistics, session_scope
 from resource_pool.i18n import _
 from resource_pool.models import (
     HarvestRun,
@@ -216,6 +216,8 @@ def _run(
             if page.complete and page.full:
                 counts.deleted += _sweep(session, catalogue, source_config, context, options)
             _save_progress(session, context, page, summary, counts)
+        if counts.changed_ids and _statistics_due(summary.pages):
+            refresh_statistics(engine)
         _log_page(source_config.name, summary, page, counts)
         if progress:
             progress(summary, page)
@@ -225,6 +227,11 @@ def _run(
                     source=source_config.name, page=summary.pages
                 )
             )
+
+
+def _statistics_due(pages: int) -> bool:
+    """After pages 1, 2, 4, 8 and so on: as often as the tables may have doubled."""
+    return pages & (pages - 1) == 0
 
 
 def _pages(

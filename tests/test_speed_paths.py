@@ -189,6 +189,28 @@ def test_every_record_has_one_seen_mark_naming_the_last_delivery(
     )
 
 
+@pytest.mark.database
+def test_a_harvest_leaves_postgresql_with_statistics_of_what_it_stored(
+    corpora: Path, tmp_path: Path, database_url: str
+) -> None:
+    """The planner's row counts are those of the harvested tables, not of the empty ones."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("the statistics refreshed are PostgreSQL's planner's")
+    config = nlnz_pool(corpora, tmp_path)
+    engine = create_pool_engine(database_of(config))
+    try:
+        with engine.connect() as connection:
+            for table in ("source_record", "match_key", "holding", "cluster"):
+                planned = connection.execute(
+                    text("SELECT reltuples FROM pg_class WHERE relname = :table"),
+                    {"table": table},
+                ).scalar()
+                stored = connection.execute(text(f"SELECT count(*) FROM {table}")).scalar()
+                assert (table, planned) == (table, stored)
+    finally:
+        engine.dispose()
+
+
 def nlnz_pool(corpora: Path, tmp_path: Path) -> Path:
     partners = f"""
 [[partners]]
