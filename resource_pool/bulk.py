@@ -47,6 +47,22 @@ def insert_plain(
     if not rows:
         return
     connection = session.connection()
+    names = ", ".join(columns)
+    if connection.dialect.name == "postgresql":
+        _copy(connection, f"COPY {table.name} ({names}) FROM STDIN", rows)
+        return
     mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
-    names, marks = ", ".join(columns), ", ".join([mark] * len(columns))
+    marks = ", ".join([mark] * len(columns))
     connection.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", rows)
+
+
+def _copy(connection: Any, statement: str, rows: list[tuple[Any, ...]]) -> None:
+    """Rows into PostgreSQL by COPY, in the session's transaction.
+
+    An executemany, even pipelined, costs the driver a round of Python work
+    per row; COPY streams the rows in one command.
+    """
+    driver = connection.connection.driver_connection
+    with driver.cursor() as cursor, cursor.copy(statement) as copy:
+        for row in rows:
+            copy.write_row(row)
