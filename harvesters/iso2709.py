@@ -125,44 +125,61 @@ def _contiguous_body(data: bytes, entries: list[tuple[bytes, bytes, bytes]]) -> 
     return body if body.count(FIELD_END) == len(entries) else None
 
 
-# Builds a Subfield (a named tuple) from its two values without the Python
-# call named tuples make for each one: a record has some fifty subfields.
-_subfield = tuple.__new__
-
 # A subfield code outside ASCII is read as "?" by the checked path.
 _ODD_CODE = re.compile(b"\x1f[\x80-\xff]")
 
 
 def _plain_field(tag: str, text: str) -> pymarc.Field | None:
-    field = _new_field(pymarc.Field)
-    field.tag = tag
     if tag < "010" and tag.isdigit():
-        field.control_field, field.data, field._indicators = True, text, None
+        field = _new_field(pymarc.Field)
+        field.tag, field.control_field, field.data, field._indicators = tag, True, text, None
         field.subfields = []
         return field
     head, *parts = text.split("\x1f")
     indicators = _INDICATORS.get(head) or _indicators(head)
     if indicators is None:
         return None
-    field.control_field, field.data, field._indicators = False, None, indicators
-    field.subfields = [_subfield(pymarc.Subfield, (part[0], part[1:])) for part in parts if part]
-    return field
+    subfields = [new_subfield(pymarc.Subfield, (part[0], part[1:])) for part in parts if part]
+    return data_field(tag, indicators, subfields)
 
 
 # pymarc's Field.__init__ checks and converts each argument, which cost as
-# much as the rest of decoding; the plain path's values are already what it
-# would store, so its fields are filled in directly, as the constructor would.
+# much as the rest of decoding. The readers check tags, indicators and codes
+# themselves, so their fields are filled in directly, as the constructor would.
 _new_field = object.__new__
+
+new_subfield = tuple.__new__
+"""Builds a Subfield (a named tuple) without the Python call named tuples make
+for each one: `new_subfield(pymarc.Subfield, (code, value))`."""
+
+
+def data_field(
+    tag: str, indicators: pymarc.Indicators, subfields: list[pymarc.Subfield]
+) -> pymarc.Field:
+    """The data field pymarc's constructor would make, from values already checked."""
+    field = _new_field(pymarc.Field)
+    field.tag, field.control_field, field.data = tag, False, None
+    field._indicators = indicators
+    field.subfields = subfields
+    return field
+
+
+def indicator_pair(pair: str) -> pymarc.Indicators:
+    """pymarc's Indicators for two characters, made once for each pair seen."""
+    found = _INDICATORS.get(pair)
+    if found is None:
+        found = pymarc.Indicators(pair[0], pair[1])
+        # Bounded: odd input cannot grow it for the whole harvest.
+        if len(_INDICATORS) < 1024:
+            _INDICATORS[pair] = found
+    return found
 
 
 def _indicators(head: str) -> pymarc.Indicators | None:
     """The indicators written before a field's first subfield; None if not ASCII."""
     if not head.isascii():
         return None
-    indicators = pymarc.Indicators(*head.ljust(2)[:2])
-    if len(_INDICATORS) < 1024:
-        _INDICATORS[head] = indicators
-    return indicators
+    return indicator_pair(head.ljust(2)[:2])
 
 
 _INDICATORS: dict[str, pymarc.Indicators] = {}

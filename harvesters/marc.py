@@ -32,7 +32,14 @@ from lxml import etree
 
 from harvesters.errors import RecordError, SourceError
 from harvesters.holdings import holdings_from
-from harvesters.iso2709 import RECORD_END, control_number, decode_record
+from harvesters.iso2709 import (
+    RECORD_END,
+    control_number,
+    data_field,
+    decode_record,
+    indicator_pair,
+    new_subfield,
+)
 from harvesters.records import Checkpoint, HarvestedRecord, Page, Rejection
 from harvesters.xmlsafe import refuse_doctype
 
@@ -391,7 +398,7 @@ def _datafield(element: etree._Element) -> pymarc.Field:
         (element.get(name) or " ").replace("#", " ")[:1] or " " for name in ("ind1", "ind2")
     ]
     subfields = [
-        _subfield(pymarc.Subfield, ((sub.get("code") or "?")[:1], sub.text or ""))
+        new_subfield(pymarc.Subfield, ((sub.get("code") or "?")[:1], sub.text or ""))
         for sub in element
         if _local_name(sub) == "subfield"
     ]
@@ -399,18 +406,8 @@ def _datafield(element: etree._Element) -> pymarc.Field:
     if tag < "010" and tag.isdigit():
         # A data field under a control field's tag: pymarc makes it a control field.
         return pymarc.Field(tag=tag, indicators=pymarc.Indicators(*indicators), subfields=subfields)
-    # What pymarc's Field.__init__ would store, without its checks and conversions
-    # of each argument: the tag is checked above, the rest is already plain text.
-    field = _new_field(pymarc.Field)
-    field.tag, field.control_field, field.data = tag, False, None
-    field._indicators = pymarc.Indicators(*indicators)
-    field.subfields = subfields
-    return field
-
-
-# Named tuples and fields built without the Python-level constructors (see `_datafield`).
-_subfield = tuple.__new__
-_new_field = object.__new__
+    # The tag is checked above; the rest is already plain text.
+    return data_field(tag, indicator_pair("".join(indicators)), subfields)
 
 
 class _XmlRecord:

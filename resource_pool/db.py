@@ -7,7 +7,7 @@ latest revision, so a fresh file or server needs no separate set-up step.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -154,20 +154,8 @@ def session_scope(engine: Engine, *, read_only: bool = False) -> Iterator[Sessio
             raise
 
 
-HARVESTED_TABLES = (
-    "source_record",
-    "seen_mark",
-    "match_key",
-    "holding",
-    "cluster",
-    "flag",
-    "rejected_record",
-)
-"""The tables a harvest writes page after page."""
-
-
-def refresh_statistics(engine: Engine) -> None:
-    """Have PostgreSQL measure the harvested tables again; nothing to do on SQLite.
+def refresh_statistics(engine: Engine, tables: Sequence[str]) -> None:
+    """Have PostgreSQL measure `tables` again; nothing to do on SQLite.
 
     The planner chooses between an index and a full scan from statistics
     taken when a table was last analysed. A pool filled from empty by one
@@ -178,4 +166,4 @@ def refresh_statistics(engine: Engine) -> None:
     if engine.dialect.name != "postgresql":
         return
     with engine.begin() as connection:
-        connection.execute(text("ANALYZE " + ", ".join(HARVESTED_TABLES)))
+        connection.execute(text("ANALYZE " + ", ".join(tables)))

@@ -32,7 +32,11 @@ from resource_pool.config import PoolConfig, SourceConfig
 from resource_pool.db import refresh_statistics, session_scope
 from resource_pool.i18n import _
 from resource_pool.models import (
+    Cluster,
+    Flag,
     HarvestRun,
+    Holding,
+    MatchKey,
     RejectedRecord,
     SeenMark,
     Source,
@@ -217,7 +221,7 @@ def _run(
                 counts.deleted += _sweep(session, catalogue, source_config, context, options)
             _save_progress(session, context, page, summary, counts)
         if counts.changed_ids and _statistics_due(summary.pages):
-            refresh_statistics(engine)
+            refresh_statistics(engine, HARVESTED_TABLES)
         _log_page(source_config.name, summary, page, counts)
         if progress:
             progress(summary, page)
@@ -227,6 +231,13 @@ def _run(
                     source=source_config.name, page=summary.pages
                 )
             )
+
+
+HARVESTED_TABLES = tuple(
+    str(model.__tablename__)
+    for model in (SourceRecord, SeenMark, MatchKey, Holding, Cluster, Flag, RejectedRecord)
+)
+"""The tables a harvest writes page after page."""
 
 
 def _statistics_due(pages: int) -> bool:
